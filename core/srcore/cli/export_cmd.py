@@ -1,0 +1,14 @@
+"""``srcore export`` (wired by the issue that owns it)."""
+
+from __future__ import annotations
+
+import click
+
+from srcore.cli.common import fail
+
+
+@click.command(name="export", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def export(args: tuple[str, ...]) -> None:
+    """Not available yet in this build."""
+    fail("'srcore export' is not available yet in this build")

@@ -1,0 +1,378 @@
+"""Run configuration: recipe defaults <- YAML/JSON file <- ``--set`` overrides, validated once.
+
+The run configuration is data (frozen pydantic models); run-time state (rank, device, step)
+lives in the engine's context. Component parameters (``model.params``, ``losses[i].params``...)
+are validated against the component's own config class in the same pass, so one run of
+``validate_run_config`` reports every problem with its field path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from srcore.errors import ConfigError, SrcoreError
+from srcore.registry import Kind, Registries, format_loc
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentRef(Section):
+    """A registered component by id, with its parameters."""
+
+    id: str = Field(description="Component id, 'plugin:name' or a unique bare name.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Options of the component.")
+
+
+class NetRef(ComponentRef):
+    kind: Literal["model", "discriminator"] = Field("model", description="Registry the id is looked up in.")
+
+
+class LossTerm(ComponentRef):
+    weight: float = Field(1.0, description="Multiplier of this term in the total loss.")
+    label: str | None = Field(None, description="Name used in logs; defaults to the component name.")
+
+
+class OptimConfig(Section):
+    type: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+
+
+class ScheduleConfig(Section):
+    type: Literal["constant", "multistep", "cosine"] = "constant"
+    milestones: list[int] = Field(default_factory=list, description="Steps (multistep) at which lr *= gamma.")
+    gamma: float = 0.5
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up from 0 over this many steps.")
+    min_lr: float = Field(0.0, description="Floor of the cosine schedule.")
+
+
+class GanConfig(Section):
+    type: Literal["vanilla", "lsgan", "ragan", "hinge", "wgan"] = Field(
+        "ragan", description="GAN loss; 'ragan' is the relativistic average GAN of ESRGAN."
+    )
+    weight: float = Field(5e-3, description="Weight of the adversarial term in the generator loss.")
+    d_steps: int = Field(1, ge=1, description="Discriminator updates per generator update.")
+    d_start: int = Field(0, ge=0, description="Step of the stage from which the generator sees D.")
+    input: Literal["rgb", "highpass"] = Field("rgb", description="What D sees (SRResCGAN: high-pass).")
+
+
+class StageConfig(Section):
+    """One training stage (e.g. PSNR pre-training, then GAN); the generator carries over."""
+
+    name: str = "main"
+    steps: int = Field(1000, ge=1, description="Optimizer steps of this stage.")
+    step: str = Field(
+        "supervised",
+        description="Training step: 'supervised', 'adversarial' or a step id registered by a plugin.",
+    )
+    step_params: dict[str, Any] = Field(default_factory=dict, description="Options of a plugin's step.")
+    losses: list[LossTerm] = Field(default_factory=lambda: [LossTerm(id="core:l1")])
+    optim: OptimConfig = Field(default_factory=OptimConfig, description="Generator optimizer.")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    discriminator: ComponentRef | None = None
+    gan: GanConfig = Field(default_factory=GanConfig)
+    optim_d: OptimConfig = Field(default_factory=OptimConfig)
+    schedule_d: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    accumulate: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    ema_decay: float | None = Field(None, gt=0, lt=1, description="EMA of the generator (e.g. 0.999).")
+
+
+class TrainDataConfig(Section):
+    hr: str = Field(
+        "builtin:skimage",
+        description="HR source: a folder, an HDF5 patch file, a named set under data.root, "
+        "or 'builtin:skimage' (scikit-image's sample photographs).",
+    )
+    lr: str | None = Field(None, description="Paired LR folder (matched by file stem); else LR is made by `degradation`.")
+    lr_real: str | None = Field(None, description="Unpaired real-LR domain folder (GFLmser, DSGAN).")
+    degradation: ComponentRef = Field(
+        default_factory=lambda: ComponentRef(id="core:bicubic"),
+        description="HR -> LR when no LR is given; its scale is set from model.params.scale.",
+    )
+    patch_size: int = Field(96, ge=4, description="HR patch size (LR patch = patch_size / scale).")
+    batch_size: int = Field(16, ge=1)
+    num_workers: int = Field(0, ge=0)
+    flip: bool = True
+    rot90: bool = True
+    repeat: int = Field(1, ge=1, description="Passes over the image list per epoch (small sets).")
+
+
+class ValConfig(Section):
+    sets: list[str] = Field(default_factory=list, description="Named sets or folders validated on.")
+    metrics: list[ComponentRef] = Field(
+        default_factory=lambda: [
+            ComponentRef(id="core:psnr", params={"y_channel": True}),
+            ComponentRef(id="core:ssim", params={"y_channel": True}),
+        ]
+    )
+    every: int = Field(1000, ge=1, description="Validate every N steps (and at the end).")
+    max_images: int | None = Field(None, ge=1)
+    best_metric: str | None = Field(None, description="Metric label that picks the best checkpoint.")
+    condition: list[float] = Field(default_factory=list, description="Condition values for conditional models.")
+
+
+class DataConfig(Section):
+    root: str | None = Field(None, description="Root of named sets (e.g. ../shared/data); env SRCORE_DATA_ROOT.")
+    train: TrainDataConfig = Field(default_factory=TrainDataConfig)
+
+
+class TrainConfig(Section):
+    seed: int = 0
+    device: str = Field("auto", description="'auto' (CUDA if present), 'cpu', 'cuda', 'cuda:1'.")
+    amp: Literal["off", "bf16", "fp16"] = Field("off", description="Mixed precision; applies on CUDA only.")
+    channels_last: bool = False
+    compile: bool = False
+    log_every: int = Field(10, ge=1)
+    save_every: int = Field(1000, ge=1)
+    keep_last: int = Field(2, ge=1)
+    tensorboard: bool = False
+    samples: int = Field(4, ge=0, description="Images in the PNG sample grid at each validation.")
+
+
+class RunConfig(Section):
+    name: str = Field("run", description="Run name; the run folder is out_dir/name.")
+    out_dir: str = "runs"
+    recipe: str | None = Field(None, description="Recipe these defaults came from (informational).")
+    plugins: list[str] = Field(default_factory=list, description="Plugins the run needs.")
+    model: ComponentRef
+    nets: dict[str, NetRef] = Field(
+        default_factory=dict, description="Further networks for plugin steps (by role)."
+    )
+    data: DataConfig = Field(default_factory=DataConfig)
+    stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig()], min_length=1)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    val: ValConfig = Field(default_factory=ValConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+
+# -- merging and overrides ------------------------------------------------------------------
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Dicts merge key by key; lists and scalars in ``over`` replace those of ``base``."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise SrcoreError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError([f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}"], source=str(p)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(["the top level must be a mapping of sections"], source=str(p))
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.0.c=value`` -> (["a", "b", "0", "c"], value parsed as a YAML scalar/list, no eval)."""
+    if "=" not in text:
+        raise ConfigError([f"--set {text!r}: expected section.key=value"])
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError([f"--set {text!r}: empty key"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, _RawStr(raw, value)
+
+
+class _RawStr:
+    """A parsed override that remembers its text, so string-typed fields get the text back."""
+
+    def __init__(self, raw: str, value: Any) -> None:
+        self.raw, self.value = raw, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(data))
+    for text in overrides:
+        path, val = parse_override(text)
+        node: Any = out
+        for part in path[:-1]:
+            if isinstance(node, list):
+                idx = _index(part, node, text)
+                node = node[idx]
+                continue
+            if part not in node or node[part] is None:
+                node[part] = {}
+            node = node[part]
+        last = path[-1]
+        if isinstance(node, list):
+            node[_index(last, node, text)] = val
+        elif isinstance(node, dict):
+            node[last] = val
+        else:
+            raise ConfigError([f"--set {text}: '{'.'.join(path[:-1])}' is not a section"])
+    return _resolve_raw(out, RunConfig)
+
+
+def _index(part: str, node: list[Any], text: str) -> int:
+    if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+        raise ConfigError([f"--set {text}: '{part}' is not an index of a list of {len(node)} item(s)"])
+    return int(part)
+
+
+def _resolve_raw(data: Any, model: Any) -> Any:
+    """Replace ``_RawStr`` with the YAML value, or the raw text where the field is a string."""
+    if isinstance(data, _RawStr):
+        return data.raw if _is_str_field(model) else data.value
+    if isinstance(data, dict):
+        fields = getattr(model, "model_fields", None) if isinstance(model, type) else None
+        out = {}
+        for k, v in data.items():
+            sub = None
+            if fields and k in fields:
+                sub = _unwrap(fields[k].annotation)
+            out[k] = _resolve_raw(v, sub)
+        return out
+    if isinstance(data, list):
+        item = _list_item_type(model)
+        return [_resolve_raw(v, item) for v in data]
+    return data
+
+
+def _unwrap(annotation: Any) -> Any:
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def _list_item_type(annotation: Any) -> Any:
+    import typing
+
+    if typing.get_origin(annotation) is list:
+        (arg,) = typing.get_args(annotation) or (None,)
+        return arg
+    return None
+
+
+def _is_str_field(annotation: Any) -> bool:
+    return annotation is str
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def _component_refs(cfg: RunConfig) -> list[tuple[str, Kind, ComponentRef]]:
+    refs: list[tuple[str, Kind, ComponentRef]] = [("model", "model", cfg.model)]
+    refs.append(("data.train.degradation", "degradation", cfg.data.train.degradation))
+    for role, ref in cfg.nets.items():
+        refs.append((f"nets.{role}", ref.kind, ref))
+    for i, st in enumerate(cfg.stages):
+        for j, term in enumerate(st.losses):
+            refs.append((f"stages.{i}.losses.{j}", "loss", term))
+        if st.discriminator is not None:
+            refs.append((f"stages.{i}.discriminator", "discriminator", st.discriminator))
+    for j, m in enumerate(cfg.val.metrics):
+        refs.append((f"val.metrics.{j}", "metric", m))
+    return refs
+
+
+def validate_run_config(data: Mapping[str, Any], registries: Registries | None = None, source: str | None = None) -> RunConfig:
+    """Validate the whole configuration once; raise ``ConfigError`` listing every problem."""
+    problems: list[str] = []
+    try:
+        cfg = RunConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(
+            [f"{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors()], source=source
+        ) from None
+    if registries is not None:
+        for where, kind, ref in _component_refs(cfg):
+            problems.extend(_check_component(registries, kind, ref, where))
+        for i, st in enumerate(cfg.stages):
+            problems.extend(_check_step(registries, st, f"stages.{i}"))
+    if problems:
+        raise ConfigError(problems, source=source)
+    return cfg
+
+
+def _check_component(registries: Registries, kind: Kind, ref: ComponentRef, where: str) -> list[str]:
+    from srcore.errors import ComponentError
+
+    try:
+        comp = registries[kind].get(ref.id)
+    except ComponentError as exc:
+        return [f"{where}.id: {exc}"]
+    try:
+        comp.parse_config(ref.params, where=f"{where}.params")
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def _check_step(registries: Registries, st: StageConfig, where: str) -> list[str]:
+    from srcore.errors import ComponentError
+
+    try:
+        comp = registries.steps.get(st.step)
+    except ComponentError as exc:
+        return [f"{where}.step: {exc}"]
+    try:
+        comp.parse_config(st.step_params, where=f"{where}.step_params")
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def resolve_run_config(
+    registries: Registries,
+    recipe: str | None = None,
+    files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+) -> RunConfig:
+    """Compose recipe defaults, config files and ``--set`` overrides, then validate once."""
+    data: dict[str, Any] = {}
+    source = None
+    if recipe:
+        comp = registries.recipes.get(recipe)
+        data = deep_merge(comp.extra["defaults"], {"recipe": comp.id})
+        source = f"recipe {comp.id}"
+    for f in files:
+        data = deep_merge(data, read_config_file(f))
+        source = str(f)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source = "--set overrides" if source is None else f"{source} + --set overrides"
+    if "model" not in data:
+        raise ConfigError(["model: required (give --recipe, a config file with a model section, or --set model.id=...)"])
+    return validate_run_config(data, registries, source=source)
+
+
+def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def run_config_schema() -> dict[str, Any]:
+    return RunConfig.model_json_schema()

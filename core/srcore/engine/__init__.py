@@ -1,0 +1,1 @@
+"""Training engine: one loop that every method configures through steps, none forks."""

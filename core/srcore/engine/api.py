@@ -1,0 +1,91 @@
+"""The contract between the training loop and training steps (built-in or a plugin's).
+
+A step factory, registered with ``register.step(name, factory, config=Params)`` in
+``srcore_register_recipes``, is called as ``factory(setup)`` and returns a ``TrainStep``. The
+engine owns devices, DDP wrapping, AMP, accumulation, clipping, schedulers, EMA, checkpoints and
+logging; the step owns the method's forward/backward logic and asks the context to do the rest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from srcore.config import ComponentRef, OptimConfig, RunConfig, StageConfig
+from srcore.registry import Kind, Registries
+
+Batch = Mapping[str, torch.Tensor]
+"""Keys: ``lr`` (N,C,h,w), ``hr`` (N,C,H,W), optional ``lr_real`` (unpaired real LR domain),
+``cond`` (N,1,h,w) condition map; all float in [0, 1] on the run's device."""
+
+
+class StepContext(Protocol):
+    """What the engine offers a step during one optimizer step."""
+
+    device: torch.device
+    global_step: int
+    stage_step: int
+    stage: StageConfig
+    rng: torch.Generator  # seeded, checkpointed: sample conditions/noise from it (CPU generator)
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        """Mixed-precision context (a no-op on CPU or when AMP is off)."""
+
+    def backward(self, loss: torch.Tensor, optimizer: str) -> None:
+        """Scale (AMP), divide by accumulation and backpropagate ``loss`` for that optimizer."""
+
+    def optimizer_step(self, optimizer: str) -> None:
+        """Unscale, clip, step and zero the named optimizer (skipped mid-accumulation)."""
+
+
+class TrainStep(ABC):
+    """One method's training step. ``networks['generator']`` is the SR model being trained."""
+
+    networks: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    @abstractmethod
+    def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
+        """Run forward/backward/optimizer steps; return the values to log (losses, D outputs)."""
+
+    def generator_forward(self, lr: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """SR output used by validation and samples (override for multi-network methods)."""
+        gen = self.networks["generator"]
+        return gen(lr) if cond is None else gen(lr, cond)
+
+
+@dataclass
+class StepSetup:
+    """Everything a step factory needs to build its networks, losses and optimizers."""
+
+    run: RunConfig
+    stage: StageConfig
+    params: BaseModel  # the step's validated ``stage.step_params``
+    generator: nn.Module  # built from ``run.model``; carried over between stages
+    registries: Registries
+    device: torch.device
+    extra_networks: dict[str, nn.Module] = field(default_factory=dict)  # carried between stages
+    make_optimizer: Callable[[Iterator[nn.Parameter] | list[Any], OptimConfig], torch.optim.Optimizer] | None = None
+
+    def build(self, kind: Kind, ref: ComponentRef) -> Any:
+        return self.registries.build(kind, ref.id, ref.params)
+
+    def network(self, role: str) -> nn.Module:
+        """A network of ``run.nets`` by role, built once and reused by later stages."""
+        if role not in self.extra_networks:
+            ref = self.run.nets[role]
+            self.extra_networks[role] = self.build(ref.kind, ref).to(self.device)
+        return self.extra_networks[role]
+
+    def optimizer(self, params: Iterator[nn.Parameter] | list[Any], cfg: OptimConfig) -> torch.optim.Optimizer:
+        if self.make_optimizer is not None:
+            return self.make_optimizer(params, cfg)
+        cls = torch.optim.AdamW if cfg.type == "adamw" else torch.optim.Adam
+        return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, eps=cfg.eps)

@@ -1,0 +1,1 @@
+"""Building blocks shared by several methods (RRDB, SFT, VGG features, discriminators, GAN losses)."""

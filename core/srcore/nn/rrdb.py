@@ -1,0 +1,124 @@
+"""ESRGAN's Residual-in-Residual Dense Block network, optionally SFT-conditioned (FxSR).
+
+Key names follow the mmsr/BasicSR-v1 release layout (``conv_first``, ``RRDB_trunk.{i}.RDB{j}.
+conv{k}``, ``trunk_conv``, ``upconv{k}``, ``HRconv``, ``conv_last``), so FxSR's released weights
+load as they are; methods whose releases use other names map them in their plugin.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from srcore.nn.sft import SFTLayer
+
+
+def scaled_kaiming_(module: nn.Module, scale: float = 0.1) -> None:
+    """ESRGAN's init: Kaiming-normal (fan_in) times ``scale``, zero bias, for every conv."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            m.weight.data.mul_(scale)
+            if m.bias is not None:
+                m.bias.data.zero_()
+
+
+class ResidualDenseBlock(nn.Module):
+    """Five 3x3 convs with dense concatenation; out = 0.2 * conv5 + x.
+
+    With ``cond_nc`` set, five SFT layers modulate the input of conv1 and the outputs of
+    conv1..conv4 (FxSR); the dense concatenations use the *unmodulated* block input ``x``.
+    """
+
+    def __init__(self, nf: int = 64, gc: int = 32, cond_nc: int | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(nf, gc, 3, 1, 1)
+        self.conv2 = nn.Conv2d(nf + gc, gc, 3, 1, 1)
+        self.conv3 = nn.Conv2d(nf + 2 * gc, gc, 3, 1, 1)
+        self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, 1, 1)
+        self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, 1, 1)
+        self.conditioned = cond_nc is not None
+        if cond_nc is not None:
+            self.sft0 = SFTLayer(nf, cond_nc)
+            self.sft1 = SFTLayer(gc, cond_nc)
+            self.sft2 = SFTLayer(gc, cond_nc)
+            self.sft3 = SFTLayer(gc, cond_nc)
+            self.sft4 = SFTLayer(gc, cond_nc)
+        scaled_kaiming_(self, 0.1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        lrelu = F.leaky_relu
+        if self.conditioned:
+            assert cond is not None, "this block is SFT-conditioned: pass cond"
+            x1 = self.sft1(lrelu(self.conv1(self.sft0(x, cond)), 0.2), cond)
+            x2 = self.sft2(lrelu(self.conv2(torch.cat((x, x1), 1)), 0.2), cond)
+            x3 = self.sft3(lrelu(self.conv3(torch.cat((x, x1, x2), 1)), 0.2), cond)
+            x4 = self.sft4(lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)), 0.2), cond)
+        else:
+            x1 = lrelu(self.conv1(x), 0.2)
+            x2 = lrelu(self.conv2(torch.cat((x, x1), 1)), 0.2)
+            x3 = lrelu(self.conv3(torch.cat((x, x1, x2), 1)), 0.2)
+            x4 = lrelu(self.conv4(torch.cat((x, x1, x2, x3), 1)), 0.2)
+        x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
+        return x5 * 0.2 + x
+
+
+class RRDB(nn.Module):
+    """Three dense blocks in a residual: out = 0.2 * RDB3(RDB2(RDB1(x))) + x."""
+
+    def __init__(self, nf: int = 64, gc: int = 32, cond_nc: int | None = None) -> None:
+        super().__init__()
+        self.RDB1 = ResidualDenseBlock(nf, gc, cond_nc)
+        self.RDB2 = ResidualDenseBlock(nf, gc, cond_nc)
+        self.RDB3 = ResidualDenseBlock(nf, gc, cond_nc)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.RDB3(self.RDB2(self.RDB1(x, cond), cond), cond)
+        return out * 0.2 + x
+
+
+class RRDBNet(nn.Module):
+    """ESRGAN generator: conv_first -> RRDB trunk + trunk_conv (global residual) -> nearest x2
+    upsampling stages -> HRconv -> conv_last. ``scale`` must be a power of two.
+
+    ``cond_nc`` makes every dense block SFT-conditioned; ``forward(x, cond)`` then takes the
+    condition features (``cond_nc`` channels at the LR size).
+    """
+
+    def __init__(
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        nf: int = 64,
+        nb: int = 23,
+        gc: int = 32,
+        scale: int = 4,
+        cond_nc: int | None = None,
+    ) -> None:
+        super().__init__()
+        n_up = int(math.log2(scale))
+        if 2**n_up != scale or n_up < 1:
+            raise ValueError(f"RRDBNet upsamples by powers of two; got scale {scale}")
+        self.scale = scale
+        self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
+        self.RRDB_trunk = nn.ModuleList(RRDB(nf, gc, cond_nc) for _ in range(nb))
+        self.trunk_conv = nn.Conv2d(nf, nf, 3, 1, 1)
+        self.n_up = n_up
+        for k in range(1, n_up + 1):
+            setattr(self, f"upconv{k}", nn.Conv2d(nf, nf, 3, 1, 1))
+        self.HRconv = nn.Conv2d(nf, nf, 3, 1, 1)
+        self.conv_last = nn.Conv2d(nf, out_nc, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        fea = self.conv_first(x)
+        trunk = fea
+        for block in self.RRDB_trunk:
+            trunk = block(trunk, cond)
+        fea = fea + self.trunk_conv(trunk)
+        for k in range(1, self.n_up + 1):
+            up = getattr(self, f"upconv{k}")
+            fea = F.leaky_relu(up(F.interpolate(fea, scale_factor=2, mode="nearest")), 0.2)
+        return self.conv_last(F.leaky_relu(self.HRconv(fea), 0.2))

@@ -1,0 +1,104 @@
+"""pytest plugin for plugin authors (auto-registered through the ``pytest11`` entry point).
+
+Fixtures:
+* ``srcore_manager``: a fresh plugin manager with only the core plugin loaded, installed as the
+  process-wide manager for the test (so in-process CLI calls see it) and restored afterwards.
+* ``srcore_plugin``: ``srcore_plugin(obj, name)`` registers a plugin object in-process and
+  returns the registries; it is unregistered when the test ends.
+
+Conformance: ``check_conformance(registries, plugin)`` builds every component of a plugin from
+its default config; models run forward on CPU at each declared scale and must give the right
+shape with finite values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from srcore import plugins as _plugins
+from srcore.plugins import PluginManager
+from srcore.registry import Component, Registries
+
+
+@pytest.fixture
+def srcore_manager() -> Iterator[PluginManager]:
+    manager = PluginManager().load(only=["core"])
+    previous = _plugins._default
+    _plugins._default = manager
+    try:
+        yield manager
+    finally:
+        _plugins._default = previous
+
+
+@pytest.fixture
+def srcore_plugin(srcore_manager: PluginManager) -> Iterator[Callable[[object, str], Registries]]:
+    names: list[str] = []
+
+    def register(obj: object, name: str) -> Registries:
+        srcore_manager.register(obj, name)
+        names.append(name)
+        return srcore_manager.registries
+
+    yield register
+    for name in names:
+        srcore_manager.unregister(name)
+
+
+def model_input(comp: Component, scale: int, lr_size: int = 12) -> tuple[Any, ...]:
+    """A random input (and condition map) that satisfies the model's size requirements."""
+    import torch
+
+    info = comp.info
+    assert info is not None
+    size = info.fixed_size or max(info.min_size, lr_size)
+    size = -(-size // info.size_multiple) * info.size_multiple
+    gen = torch.Generator().manual_seed(0)
+    side = size * scale if info.pre_upsampled else size
+    x = torch.rand(1, info.in_channels, side, side, generator=gen)
+    if info.condition:
+        return x, torch.rand(1, 1, side, side, generator=gen)
+    return (x,)
+
+
+def check_model(comp: Component, scale: int) -> str | None:
+    """Build at ``scale``, run forward and backward; return a problem description or None."""
+    import torch
+
+    fields = comp.config_cls.model_fields
+    model = comp.build({"scale": scale} if "scale" in fields else {})
+    inputs = model_input(comp, scale)
+    out = model(*inputs)
+    if isinstance(out, (tuple, list)):
+        out = out[-1]
+    h = inputs[0].shape[-1] * (1 if comp.info and comp.info.pre_upsampled else scale)
+    expected = (1, comp.info.out_channels if comp.info else 3, h, h)
+    if tuple(out.shape) != expected:
+        return f"{comp.id} x{scale}: output shape {tuple(out.shape)}, expected {expected}"
+    if not torch.isfinite(out).all():
+        return f"{comp.id} x{scale}: non-finite output"
+    out.float().mean().backward()
+    if not any(p.grad is not None for p in model.parameters() if p.requires_grad):
+        return f"{comp.id} x{scale}: no parameter received a gradient"
+    return None
+
+
+def check_conformance(registries: Registries, plugin: str, kinds: tuple[str, ...] = ("model",)) -> list[str]:
+    """Problems found in ``plugin``'s components (an empty list means it conforms)."""
+    problems: list[str] = []
+    for kind in kinds:
+        for comp in registries[kind]:  # type: ignore[index]
+            if comp.plugin != plugin:
+                continue
+            try:
+                if kind == "model":
+                    assert comp.info is not None
+                    problems.extend(p for s in comp.info.scales if (p := check_model(comp, s)))
+                elif comp.builder is not None:
+                    comp.build({})
+            except Exception as exc:  # report every component, not just the first failure
+                problems.append(f"{comp.id}: {type(exc).__name__}: {exc}")
+    return problems

@@ -1,0 +1,1 @@
+"""srcore plugin `fasrgan`."""
