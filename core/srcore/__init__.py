@@ -11,7 +11,7 @@ from typing import Any
 from srcore.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "load_checkpoint", "load_plugins", "__version__"]
+__all__ = ["__version__", "hookimpl", "load_checkpoint", "load_plugins"]
 
 
 def load_plugins(*args: Any, **kwargs: Any) -> Any:

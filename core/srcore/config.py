@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -95,7 +97,9 @@ class TrainDataConfig(Section):
         description="HR source: a folder, an HDF5 patch file, a named set under data.root, "
         "or 'builtin:skimage' (scikit-image's sample photographs).",
     )
-    lr: str | None = Field(None, description="Paired LR folder (matched by file stem); else LR is made by `degradation`.")
+    lr: str | None = Field(
+        None, description="Paired LR folder (matched by file stem); else LR is made by `degradation`."
+    )
     lr_real: str | None = Field(None, description="Unpaired real-LR domain folder (GFLmser, DSGAN).")
     degradation: ComponentRef = Field(
         default_factory=lambda: ComponentRef(id="core:bicubic"),
@@ -261,17 +265,13 @@ def _resolve_raw(data: Any, model: Any) -> Any:
 
 
 def _unwrap(annotation: Any) -> Any:
-    import typing
-
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
         return args[0]
     return annotation
 
 
 def _list_item_type(annotation: Any) -> Any:
-    import typing
-
     if typing.get_origin(annotation) is list:
         (arg,) = typing.get_args(annotation) or (None,)
         return arg
@@ -284,66 +284,73 @@ def _is_str_field(annotation: Any) -> bool:
 
 # -- validation -------------------------------------------------------------------------------
 
-def _component_refs(cfg: RunConfig) -> list[tuple[str, Kind, ComponentRef]]:
-    refs: list[tuple[str, Kind, ComponentRef]] = [("model", "model", cfg.model)]
-    refs.append(("data.train.degradation", "degradation", cfg.data.train.degradation))
-    for role, ref in cfg.nets.items():
-        refs.append((f"nets.{role}", ref.kind, ref))
-    for i, st in enumerate(cfg.stages):
-        for j, term in enumerate(st.losses):
+def _get(data: Any, *path: str | int) -> Any:
+    """``data[path...]`` on raw (unvalidated) data, or None where the shape does not fit."""
+    for key in path:
+        if isinstance(key, int):
+            data = data[key] if isinstance(data, list) and key < len(data) else None
+        else:
+            data = data.get(key) if isinstance(data, Mapping) else None
+    return data
+
+
+def _raw_component_refs(data: Mapping[str, Any]) -> list[tuple[str, Kind, Any]]:
+    """Every component reference in raw config data, with its field path and registry kind."""
+    refs: list[tuple[str, Kind, Any]] = [("model", "model", _get(data, "model"))]
+    refs.append(("data.train.degradation", "degradation", _get(data, "data", "train", "degradation")))
+    nets = _get(data, "nets")
+    for role, ref in nets.items() if isinstance(nets, Mapping) else []:
+        kind = _get(ref, "kind") if _get(ref, "kind") in ("model", "discriminator") else "model"
+        refs.append((f"nets.{role}", kind, ref))
+    stages = _get(data, "stages")
+    for i, st in enumerate(stages if isinstance(stages, list) else []):
+        losses = _get(st, "losses")
+        for j, term in enumerate(losses if isinstance(losses, list) else []):
             refs.append((f"stages.{i}.losses.{j}", "loss", term))
-        if st.discriminator is not None:
-            refs.append((f"stages.{i}.discriminator", "discriminator", st.discriminator))
-    for j, m in enumerate(cfg.val.metrics):
+        refs.append((f"stages.{i}.discriminator", "discriminator", _get(st, "discriminator")))
+        step = _get(st, "step") or "supervised"
+        refs.append((f"stages.{i}", "step", {"id": step, "params": _get(st, "step_params") or {}}))
+    metrics = _get(data, "val", "metrics")
+    for j, m in enumerate(metrics if isinstance(metrics, list) else []):
         refs.append((f"val.metrics.{j}", "metric", m))
-    return refs
+    return [r for r in refs if isinstance(_get(r[2], "id"), str)]
 
 
-def validate_run_config(data: Mapping[str, Any], registries: Registries | None = None, source: str | None = None) -> RunConfig:
-    """Validate the whole configuration once; raise ``ConfigError`` listing every problem."""
+def _check_component(registries: Registries, kind: Kind, ref: Mapping[str, Any], where: str) -> list[str]:
+    from srcore.errors import ComponentError
+
+    id_field, params_field = ("step", "step_params") if kind == "step" else ("id", "params")
+    try:
+        comp = registries[kind].get(ref["id"])
+    except ComponentError as exc:
+        return [f"{where}.{id_field}: {exc}"]
+    params = ref.get("params") or {}
+    if not isinstance(params, Mapping):
+        return []  # the structural validation reports it
+    try:
+        comp.parse_config(params, where=f"{where}.{params_field}")
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def validate_run_config(
+    data: Mapping[str, Any], registries: Registries | None = None, source: str | None = None
+) -> RunConfig:
+    """Validate the whole configuration in one pass; raise ``ConfigError`` listing every problem
+    (structure and types of the sections, every component id and its parameters)."""
     problems: list[str] = []
+    cfg = None
     try:
         cfg = RunConfig.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(
-            [f"{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors()], source=source
-        ) from None
+        problems.extend(f"{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
     if registries is not None:
-        for where, kind, ref in _component_refs(cfg):
+        for where, kind, ref in _raw_component_refs(data):
             problems.extend(_check_component(registries, kind, ref, where))
-        for i, st in enumerate(cfg.stages):
-            problems.extend(_check_step(registries, st, f"stages.{i}"))
-    if problems:
+    if problems or cfg is None:
         raise ConfigError(problems, source=source)
     return cfg
-
-
-def _check_component(registries: Registries, kind: Kind, ref: ComponentRef, where: str) -> list[str]:
-    from srcore.errors import ComponentError
-
-    try:
-        comp = registries[kind].get(ref.id)
-    except ComponentError as exc:
-        return [f"{where}.id: {exc}"]
-    try:
-        comp.parse_config(ref.params, where=f"{where}.params")
-    except ConfigError as exc:
-        return exc.problems
-    return []
-
-
-def _check_step(registries: Registries, st: StageConfig, where: str) -> list[str]:
-    from srcore.errors import ComponentError
-
-    try:
-        comp = registries.steps.get(st.step)
-    except ComponentError as exc:
-        return [f"{where}.step: {exc}"]
-    try:
-        comp.parse_config(st.step_params, where=f"{where}.step_params")
-    except ConfigError as exc:
-        return exc.problems
-    return []
 
 
 def resolve_run_config(
@@ -366,7 +373,7 @@ def resolve_run_config(
         data = apply_overrides(data, overrides)
         source = "--set overrides" if source is None else f"{source} + --set overrides"
     if "model" not in data:
-        raise ConfigError(["model: required (give --recipe, a config file with a model section, or --set model.id=...)"])
+        raise ConfigError(["model: required (give --recipe, a config file with a model section, or --set model.id=ID)"])
     return validate_run_config(data, registries, source=source)
 
 

@@ -17,12 +17,18 @@ def config() -> None:
 
 @config.command()
 @click.option("--recipe", "-r", help="Recipe id whose defaults start the configuration.")
-@click.option("--config", "-c", "files", multiple=True, type=click.Path(dir_okay=False), help="YAML/JSON config file (repeatable).")
-@click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field, e.g. stages.0.steps=100.")
+@click.option(
+    "--config", "-c", "files", multiple=True, type=click.Path(dir_okay=False), help="YAML/JSON file (repeatable)."
+)
+@click.option(
+    "--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field, e.g. stages.0.steps=100."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
 @plugin_option
 @handle_errors
-def show(recipe: str | None, files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, plugins: tuple[str, ...]) -> None:
+def show(
+    recipe: str | None, files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, plugins: tuple[str, ...]
+) -> None:
     """Print the configuration a run would use (recipe <- files <- --set), after validation."""
     from srcore.config import config_to_dict, resolve_run_config
 
