@@ -1,6 +1,8 @@
-"""Built-in pixel losses of the core plugin (perceptual and GAN terms live in ``srcore.nn``)."""
+"""Built-in losses of the core plugin: pixel losses and the VGG19 perceptual loss (``srcore.nn.vgg``)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -29,6 +31,29 @@ class Charbonnier(nn.Module):
         return err.mean() if self.reduction == "mean" else err.sum()
 
 
+class PerceptualConfig(StrictModel):
+    layers: dict[str, float] = Field(
+        default_factory=lambda: {"conv5_4": 1.0},
+        description="VGG19 layer -> weight; conv5_4 is before its ReLU (ESRGAN 'VGG54'), relu2_2 after.",
+    )
+    criterion: Literal["l1", "l2", "mse"] = Field("l1", description="Feature distance (l2 = mse, mean).")
+    weights: str | None = Field(
+        None,
+        description="VGG19 weights file (torchvision layout); default: "
+        "$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth; 'random' = untrained net (tests only).",
+    )
+    use_input_norm: bool = Field(True, description="Normalise with ImageNet mean/std before VGG.")
+    input_range: float = Field(
+        1.0, gt=0, description="Value range of the inputs (255 for 0..255 tensors); divided out before VGG."
+    )
+
+
+def _perceptual(cfg: PerceptualConfig) -> nn.Module:
+    from srcore.nn.vgg import PerceptualLoss
+
+    return PerceptualLoss(cfg.layers, cfg.criterion, cfg.weights, cfg.use_input_norm, cfg.input_range)
+
+
 def register_losses(register: Registrar) -> None:
     register("l1", lambda c: nn.L1Loss(reduction=c.reduction), config=Reduction, description="Mean absolute error.")
     register("mse", lambda c: nn.MSELoss(reduction=c.reduction), config=Reduction, description="Mean squared error.")
@@ -37,4 +62,10 @@ def register_losses(register: Registrar) -> None:
         lambda c: Charbonnier(c.eps, c.reduction),
         config=CharbonnierConfig,
         description="Charbonnier penalty (LapSRN).",
+    )
+    register(
+        "perceptual",
+        _perceptual,
+        config=PerceptualConfig,
+        description="VGG19 feature distance on chosen layers (ESRGAN VGG54 by default).",
     )
