@@ -80,7 +80,8 @@ def check_model(comp: Component, scale: int) -> str | None:
         return f"{comp.id} x{scale}: output shape {tuple(out.shape)}, expected {expected}"
     if not torch.isfinite(out).all():
         return f"{comp.id} x{scale}: non-finite output"
-    out.float().mean().backward()
+    if out.requires_grad:
+        out.float().mean().backward()
     if not any(p.grad is not None for p in model.parameters() if p.requires_grad):
         return f"{comp.id} x{scale}: no parameter received a gradient"
     return None
