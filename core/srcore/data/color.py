@@ -1,0 +1,71 @@
+"""ITU-R BT.601 colour conversion exactly as MATLAB's ``rgb2ycbcr``/``ycbcr2rgb``.
+
+All functions take NCHW (or CHW) float tensors with RGB/YCbCr in [0, 1]; Y lies in
+[16/255, 235/255] and Cb/Cr in [16/255, 240/255] for in-gamut colours. Nothing is rounded here:
+MATLAB's uint8 rounding is a separate, explicit step (``quantize``) because metrics must be able
+to choose between the "matlab" (rounded) and "float" (BasicSR) conventions.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Rows give Y, Cb, Cr from R, G, B in [0, 1], in units of 1/255 (MATLAB's table).
+_MATRIX = (
+    (65.481, 128.553, 24.966),
+    (-37.797, -74.203, 112.0),
+    (112.0, -93.786, -18.214),
+)
+_OFFSET = (16.0, 128.0, 128.0)
+
+
+def _channel_dim(x: torch.Tensor) -> int:
+    if x.dim() not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"expected a (N,)3,H,W tensor, got shape {tuple(x.shape)}")
+    return x.dim() - 3
+
+
+def _apply(x: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    dim = _channel_dim(x)
+    shape = [1] * x.dim()
+    shape[dim] = 3
+    m = matrix.to(device=x.device, dtype=x.dtype)
+    out = torch.tensordot(x.movedim(dim, -1), m.T, dims=1).movedim(-1, dim)
+    return out + offset.to(device=x.device, dtype=x.dtype).view(shape)
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else x.float()
+
+
+def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> YCbCr [0, 1] (MATLAB ``rgb2ycbcr`` on double input)."""
+    m = torch.tensor(_MATRIX, dtype=torch.float64) / 255.0
+    off = torch.tensor(_OFFSET, dtype=torch.float64) / 255.0
+    return _apply(_float(x), m, off)
+
+
+def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """YCbCr [0, 1] -> RGB [0, 1] (MATLAB ``ycbcr2rgb``: exact inverse of the forward matrix)."""
+    m = torch.linalg.inv(torch.tensor(_MATRIX, dtype=torch.float64) / 255.0)
+    off = -(m @ (torch.tensor(_OFFSET, dtype=torch.float64) / 255.0))
+    return _apply(_float(x), m, off)
+
+
+def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> Y [16/255, 235/255], keeping a channel dimension of size 1."""
+    dim = _channel_dim(x)
+    x = _float(x)
+    w = torch.tensor(_MATRIX[0], dtype=torch.float64, device=x.device).to(x.dtype) / 255.0
+    shape = [1] * x.dim()
+    shape[dim] = 3
+    return (x * w.view(shape)).sum(dim=dim, keepdim=True) + 16.0 / 255.0
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round [0, 1] values to the nearest of 256 levels, as storing a uint8 image does.
+
+    Rounds half away from zero like MATLAB's ``uint8()`` (``torch.round`` rounds half to even).
+    """
+    v = x.clamp(0, 1) * 255.0
+    return torch.floor(v + 0.5) / 255.0
