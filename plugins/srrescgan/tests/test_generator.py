@@ -1,0 +1,160 @@
+"""SRResCGAN generator: architecture, released weights, and equality with the official forward.
+
+The reference below re-implements the official ``Generator.forward`` of RaoUmer/SRResCGAN
+(srrescgan_code_demo/models/SRResCGAN.py) functionally from the state dict, in a different
+style from the plugin: explicit weight-norm arithmetic, PReLU by ``torch.where``, the wavelet
+noise estimate in NumPy with its own strided correlation and lower median, image read with
+OpenCV as the official test script does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from sr_plugin_srrescgan.generator import SRResCGAN
+
+DB7_HIGH = np.array([
+    -0.07785205408506236, 0.39653931948230575, -0.7291320908465551, 0.4697822874053586,
+    0.14390600392910627, -0.22403618499416572, -0.07130921926705004, 0.0806126091510659,
+    0.03802993693503463, -0.01657454163101562, -0.012550998556013784, 0.00042957797300470274,
+    0.0018016407039998328, 0.0003537138000010399,
+])  # fmt: skip
+
+
+def ref_sigma(u: np.ndarray) -> float:
+    """Official Wmad_estimator on one image (C,H,W) in 0..255, returned in 0..255 units."""
+    x = u / 255 if u.max() > 1 else u
+    k = len(DB7_HIGH)
+    sig = 0.0
+    for ch in x:
+        p = np.pad(ch, ((k // 2, k // 2), (0, 0)), mode="reflect")
+        rows = (p.shape[0] - k) // 2 + 1
+        v = np.stack([DB7_HIGH @ p[2 * i : 2 * i + k, :] for i in range(rows)])  # (rows, W)
+        p = np.pad(v, ((0, 0), (k // 2, k // 2)), mode="reflect")
+        cols = (p.shape[1] - k) // 2 + 1
+        hh = np.stack([p[:, 2 * j : 2 * j + k] @ DB7_HIGH for j in range(cols)], axis=1)
+        a = np.sort(np.abs(hh).ravel())
+        sig += a[(a.size - 1) // 2] / 0.6745  # torch.median: the lower middle value
+    return sig / x.shape[0] * 255.0
+
+
+def ref_forward(sd: dict[str, torch.Tensor], lr255: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    def wn(prefix: str) -> torch.Tensor:
+        v, g = sd[prefix + ".weight_v"].double(), sd[prefix + ".weight_g"].double()
+        norm = torch.sqrt((v**2).sum(dim=(1, 2, 3), keepdim=True))
+        return g * v / norm
+
+    def prelu(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return torch.where(x >= 0, x, a.double().reshape(1, -1, 1, 1) * x)
+
+    def conv(x: torch.Tensor, prefix: str, pad: int) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), wn(prefix), sd[prefix + ".bias"].double())
+
+    up = F.interpolate(lr255.double(), scale_factor=scale, mode="bilinear", align_corners=False)
+    sigma = ref_sigma(up[0].numpy())
+    out = conv(up, "model.conv1", 2)
+    for i in range(5):
+        b = f"model.layer1.{i}"
+        h = conv(prelu(out, sd[b + ".relu1.weight"]), b + ".conv1", 1)
+        h = conv(prelu(h, sd[b + ".relu2.weight"]), b + ".conv2", 1)
+        out = h if i == 0 else out + h
+    r = F.conv_transpose2d(out, wn("model.conv_out"), sd["model.conv_out.bias"].double(), padding=2)
+    eps = math.exp(sd["alpha"].item()) * sigma * math.sqrt(r.numel() - 1)
+    r = r * (eps / max(r.norm().item(), eps))
+    return (up - r).clamp(0, 255)
+
+
+def test_parameter_count_and_key_names() -> None:
+    model = SRResCGAN()
+    assert sum(p.numel() for p in model.parameters()) == 380_356
+    keys = set(model.state_dict())
+    assert {"alpha", "model.conv1.weight_g", "model.conv1.weight_v", "model.conv1.bias"} <= keys
+    assert "model.layer1.4.relu2.weight" in keys and "model.conv_out.weight_g" in keys
+    assert model.model.conv_out.weight_g.shape == (64, 1, 1, 1)  # WN dim 0 of a tconv = input channels
+    assert not any(k.startswith("noise_estimator") for k in keys)
+
+
+def test_first_block_has_no_identity() -> None:
+    model = SRResCGAN()
+    x = torch.randn(1, 64, 8, 8)
+    blocks = model.model.layer1
+    for i, blk in enumerate(blocks):
+        with torch.no_grad():
+            for p in (blk.conv2.weight_g, blk.conv2.bias):
+                p.zero_()
+        out = blk(x)
+        assert torch.allclose(out, torch.zeros_like(x) if i == 0 else x)
+
+
+def test_l2_projection_keeps_residual_inside_ball() -> None:
+    from sr_plugin_srrescgan.generator import l2_ball_projection
+
+    r = torch.randn(2, 3, 16, 16) * 100
+    sigma = torch.tensor([1.0, 1000.0])
+    out = l2_ball_projection(r, sigma, torch.tensor([math.log(2.0)]))
+    eps0 = 2 * 1.0 * math.sqrt(3 * 16 * 16 - 1)
+    assert out[0].norm().item() == pytest.approx(eps0, rel=1e-5)  # projected onto the sphere
+    assert torch.equal(out[1], r[1])  # already inside: unchanged
+
+
+def test_wavelet_estimate_matches_known_noise() -> None:
+    from sr_plugin_srrescgan.generator import WaveletNoiseEstimator
+
+    gen = torch.Generator().manual_seed(0)
+    img = torch.full((1, 3, 256, 256), 128.0) + 10.0 * torch.randn(1, 3, 256, 256, generator=gen)
+    sigma = WaveletNoiseEstimator()(img) * 255
+    assert sigma.item() == pytest.approx(10.0, rel=0.05)
+
+
+def test_released_weights_match_official_forward_on_real_photo(data_root, weights) -> None:
+    path = data_root / "realworld_lr" / "0815.png"
+    if not path.is_file():
+        pytest.skip(f"{path} is not available")
+    sd = torch.load(weights("srrescgan_x4_RaoUmer.pth"), map_location="cpu", weights_only=True)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)[100:164, 200:264]
+    lr255 = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1))).float()[None]
+    expected = ref_forward(sd, lr255)
+
+    model = SRResCGAN()
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    with torch.no_grad():
+        out01 = model(lr255 / 255.0)  # framework boundary: [0, 1] in and out
+        out255 = model.forward_255(lr255)
+    assert out01.shape == (1, 3, 256, 256)
+    assert (out255.double() - expected).abs().max().item() < 1e-2
+    ours = (out01 * 255).round().clamp(0, 255)
+    theirs = expected.round()
+    assert (ours.double() - theirs).abs().max().item() <= 1.0
+    # the network did something beyond bilinear upsampling (the residual is not zero)
+    up = F.interpolate(lr255, scale_factor=4, mode="bilinear", align_corners=False)
+    assert (out255 - up).abs().mean().item() > 0.5
+
+
+def test_detect_checkpoint_recognises_release(weights) -> None:
+    from sr_plugin_srrescgan.checkpoints import detect_srrescgan
+
+    sd = torch.load(weights("srrescgan_x4_RaoUmer.pth"), map_location="cpu", weights_only=True)
+    match = detect_srrescgan(sd)
+    assert match is not None and match.model == "srrescgan:srrescgan"
+    assert match.params == {"scale": 4, "depth": 5, "channels": 64}
+    assert detect_srrescgan({"conv.weight": torch.zeros(1)}) is None
+
+
+def test_unclipped_path_differs_only_by_clipping() -> None:
+    torch.manual_seed(0)
+    model = SRResCGAN()
+    x = (torch.arange(12)[:, None] + torch.arange(12)[None, :]).remainder(2).float().expand(1, 3, 12, 12)
+    with torch.no_grad():  # a large ball and a large negative residual push outputs above 255
+        model.alpha.fill_(10.0)
+        model.model.conv_out.bias.fill_(-50.0)
+        raw = model.forward_unclipped(x)
+        clipped = model(x)
+    assert raw.min() < 0 or raw.max() > 1
+    assert torch.allclose(clipped, raw.clamp(0, 1))
