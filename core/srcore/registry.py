@@ -42,6 +42,11 @@ class ModelInfo(StrictModel):
     scales: tuple[int, ...] = Field(description="Upscaling factors the architecture supports.")
     in_channels: int = Field(3, description="3 for RGB models, 1 for Y-channel models.")
     out_channels: int = 3
+    internal_range: tuple[float, float] = Field(
+        (0.0, 1.0),
+        description="Value range the network computes in (SRResCGAN 0..255, GFLmser -1..1). Informational: "
+        "the module itself always takes and returns [0, 1] and converts inside.",
+    )
     pre_upsampled: bool = Field(
         False, description="Input is the LR image bicubic-upsampled to the HR size (SRCNN, VDSR)."
     )
