@@ -1,0 +1,103 @@
+"""Official GFLmser (v1) state dicts: key handling, conversion and detection.
+
+The authors save whole pickled modules (``{"epoch": e, "model": Lmser_up()}``), which srcore
+never unpickles. Their *state dicts* (``ckpt["model"].state_dict()``, saved in the authors'
+environment) load here: H2L keys ``up_*``, L2H keys ``down_*``, and a merged dict of both is a
+complete SR model (``gflmser:gflmser``). Tensors of the layers the v1 forward pass never runs
+(groups 4 and 5 and the idle branch of each rescale unit) are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from srcore.errors import CheckpointError
+
+# Official modules built but never called by the v1 forward passes.
+UNUSED_OFFICIAL = re.compile(
+    r"^(up_layer_[45]\.|down_layer_[12]\.|up_rescale_[012]\.de_conv\.|up_rescale_5\.conv\."
+    r"|down_rescale_0\.de_conv\.|down_rescale_[345]\.conv\.|up_rescale_[34]\.|down_rescale_[12]\.)"
+)
+def is_official_h2l(sd: Mapping[str, Any]) -> bool:
+    return "up_process.weight" in sd and "up_layer_0.layers.0.conv1.weight" in sd
+
+
+def is_official_l2h(sd: Mapping[str, Any]) -> bool:
+    return "down_process.weight" in sd and "down_layer_0.layers.0.conv1.weight" in sd
+
+
+def _is_v1_layout(sd: Mapping[str, Any]) -> bool:
+    """v1 H2L has a 3-channel head; the joint gated model of Lmser/ has 4 (image + z map)."""
+    w = sd.get("up_process.weight")
+    return w is None or tuple(w.shape[1:]) == (3, 3, 3)
+
+
+def official_to_srcore(sd: Mapping[str, Any]) -> dict[str, Any]:
+    """Official ``up_*``/``down_*`` keys -> ``h2l.*``/``l2h.*`` of ``GFLmser``; unused dropped."""
+    if not _is_v1_layout(sd):
+        raise CheckpointError(
+            "this is the joint gated Lmser of the authors' Lmser/ scripts (4-channel head with a "
+            "z map, 7 levels); srcore implements the v1 H2L/L2H layout of the README's scripts"
+        )
+    out: dict[str, Any] = {}
+    for key, value in sd.items():
+        if UNUSED_OFFICIAL.match(key):
+            continue
+        if key.startswith("up_"):
+            out[f"h2l.{key}"] = value
+        elif key.startswith("down_"):
+            out[f"l2h.{key}"] = value
+    return out
+
+
+def h2l_state_dict(sd: Mapping[str, Any]) -> dict[str, Any]:
+    """The H2L weights of any supported file: srcore ``h2l.*``, official ``up_*``, or bare H2L."""
+    if any(k.startswith("h2l.") for k in sd):
+        return {k.removeprefix("h2l."): v for k, v in sd.items() if k.startswith("h2l.")}
+    if is_official_h2l(sd):
+        return {k.removeprefix("h2l."): v for k, v in official_to_srcore(sd).items() if k.startswith("h2l.")}
+    raise CheckpointError(
+        "no H2L weights found (expected keys 'h2l.*' of a gflmser checkpoint or the authors' "
+        f"'up_process.*'/'up_layer_*' keys); first keys: {', '.join(list(sd)[:4])}"
+    )
+
+
+def read_state_dict(path: str | Path) -> dict[str, Any]:
+    """Generator tensors of an srcore run/checkpoint folder, a .safetensors or a weights-only .pth."""
+    from srcore.engine.checkpoint import load_safetensors, resolve_checkpoint_path, unwrap_state
+
+    p = resolve_checkpoint_path(path)
+    if p.is_dir():
+        if not (p / "generator.safetensors").is_file():
+            raise CheckpointError(f"{p}: not a srcore checkpoint folder (no generator.safetensors)")
+        return load_safetensors(p / "generator.safetensors")[0]
+    if p.suffix == ".safetensors":
+        return unwrap_state(load_safetensors(p)[0])
+    import torch
+
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickled modules (the authors' format) land here
+        raise CheckpointError(
+            f"{p}: cannot read as a weights-only state dict ({type(exc).__name__}). The authors' "
+            "files pickle whole modules; in their environment save ckpt['model'].state_dict() "
+            "and load that file instead."
+        ) from None
+    return unwrap_state(obj)
+
+
+def detect(sd: Mapping[str, Any]) -> Any:
+    """``srcore_detect_checkpoint`` answer: a merged official H2L+L2H dict is ``gflmser:gflmser``."""
+    from srcore.registry import CheckpointMatch
+
+    if not (is_official_h2l(sd) and is_official_l2h(sd)) or not _is_v1_layout(sd):
+        return None
+    return CheckpointMatch(
+        model="gflmser:gflmser",
+        params={"skip": "ungated"},
+        state_dict=official_to_srcore(sd),
+        note="authors' v1 H2L+L2H weights (ungated skips, as v1_lmser.py); unused layers dropped",
+    )

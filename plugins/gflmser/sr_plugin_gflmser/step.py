@@ -1,0 +1,147 @@
+"""``gflmser:bidirectional``: the staged H2L/L2H training of the authors' ``v1_main.py``.
+
+Each stage of the recipe runs one phase (spec 5.1):
+
+* ``h2l`` (epochs 1-2): H2L learns MSE(H2L(HR_noise), bicubic LR);
+* ``h2l_adversarial`` (epochs 3-49): per iteration, D (LR domain, ``nets.d_lr``) takes an LSGAN
+  step on real unpaired LR vs H2L output; then H2L takes an adversarial step
+  (``stage.gan.weight`` x LSGAN) and a content step (MSE to the bicubic LR);
+* ``l2h`` (epochs 50-200): H2L is frozen; L2H learns ``hr_weight`` x MSE(L2H(H2L(HR_noise),
+  skips), HR), optionally with an LSGAN term against the HR-domain D (``nets.d_hr``).
+
+All losses are computed in the nets' [-1, 1] range, as the authors'; D takes [0, 1] images.
+Optimizer names: ``generator`` is the net trained in the phase (``stage.optim``), and
+``discriminator`` the D of the phase (``stage.optim_d``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sr_plugin_gflmser.configs import BidirectionalParams
+from sr_plugin_gflmser.nets import GFLmser, cubic_resize, hr_noise, to_signed, to_unit
+from srcore.engine.api import Batch, StepContext, StepSetup, TrainStep
+from srcore.errors import SrcoreError
+from srcore.nn.gan import GANLoss
+
+
+def _core(module: nn.Module) -> GFLmser:
+    """The GFLmser under DDP/compile wrappers; a clear error for any other generator."""
+    while not isinstance(module, GFLmser) and hasattr(module, "module"):
+        module = module.module
+    module = getattr(module, "_orig_mod", module)
+    if not isinstance(module, GFLmser):
+        raise SrcoreError(f"step gflmser:bidirectional needs model gflmser:gflmser, got {type(module).__name__}")
+    return module
+
+
+class BidirectionalStep(TrainStep):
+    def __init__(self, setup: StepSetup) -> None:
+        p: BidirectionalParams = setup.params  # type: ignore[assignment]
+        self.p = p
+        net = _core(setup.generator)
+        self.h2l, self.l2h = net.h2l, net.l2h
+        self.gan = GANLoss(setup.stage.gan.type)
+        self.adv_weight = setup.stage.gan.weight
+        self.networks: dict[str, nn.Module] = {"generator": setup.generator}
+        trained = self.l2h if p.phase == "l2h" else self.h2l
+        self.optimizers = {"generator": setup.optimizer(list(trained.parameters()), setup.stage.optim)}
+        self.d: nn.Module | None = None
+        role = {"h2l_adversarial": "d_lr", "l2h": "d_hr" if p.hr_adv_weight > 0 else None}.get(p.phase)
+        if role is not None:
+            if role not in setup.run.nets:
+                raise SrcoreError(f"stage '{setup.stage.name}': phase {p.phase} needs a discriminator in nets.{role}")
+            self.d = setup.network(role)
+            self.networks[role] = self.d
+            self.optimizers["discriminator"] = setup.optimizer(list(self.d.parameters()), setup.stage.optim_d)
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def _faces(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """HR faces at face_size and their LR target, in [-1, 1]; real LR in [0, 1] at LR size."""
+        s, ls = self.p.face_size, self.p.face_size // 4
+        hr01 = batch["hr"]
+        resized = tuple(hr01.shape[-2:]) != (s, s)
+        if resized:  # whole images brought to the face geometry (antialiased)
+            hr01 = cubic_resize(hr01, (s, s), antialias=True).clamp(0, 1)
+        lr01 = batch.get("lr")
+        if resized or lr01 is None or tuple(lr01.shape[-2:]) != (ls, ls):
+            lr01 = cubic_resize(hr01, (ls, ls)).clamp(0, 1)  # OpenCV INTER_CUBIC, as the authors
+        real = batch.get("lr_real")
+        if real is not None and tuple(real.shape[-2:]) != (ls, ls):
+            real = cubic_resize(real, (ls, ls), antialias=True).clamp(0, 1)
+        return to_signed(hr01), to_signed(lr01), real
+
+    # -- phases -------------------------------------------------------------------------------
+
+    def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
+        hr, lr, real = self._faces(batch)
+        x_in = hr_noise(hr, self.p.noise_factor)
+        if self.p.phase == "h2l":
+            return self._h2l_content(x_in, lr, ctx)
+        if self.p.phase == "h2l_adversarial":
+            if real is None:
+                raise SrcoreError("phase h2l_adversarial needs unpaired real LR faces: set data.train.lr_real")
+            return self._h2l_adversarial(x_in, lr, real, ctx)
+        return self._l2h(x_in, hr, ctx)
+
+    def _h2l_content(self, x_in: torch.Tensor, lr: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        with ctx.autocast():
+            loss = self.p.content_weight * F.mse_loss(self.h2l(x_in)[0].float(), lr)
+        ctx.backward(loss, "generator")
+        ctx.optimizer_step("generator")
+        return {"h2l_mse": loss.item()}
+
+    def _d_step(self, real01: torch.Tensor, fake01: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        assert self.d is not None
+        self.d.requires_grad_(True)
+        with ctx.autocast():
+            d_real, d_fake = self.d(real01).float(), self.d(fake01.detach()).float()
+            loss = self.gan.d_loss(d_real, d_fake)
+        ctx.backward(loss, "discriminator")
+        ctx.optimizer_step("discriminator")
+        self.d.requires_grad_(False)  # the generator's adversarial term must not leave grads in D
+        return {"d_loss": loss.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+
+    def _h2l_adversarial(
+        self, x_in: torch.Tensor, lr: torch.Tensor, real: torch.Tensor, ctx: StepContext
+    ) -> dict[str, float]:
+        assert self.d is not None
+        with ctx.autocast():
+            fake = self.h2l(x_in)[0]
+        logs = self._d_step(real, to_unit(fake), ctx)
+        with ctx.autocast():
+            adv = self.adv_weight * self.gan.g_loss(self.d(to_unit(fake)).float())
+        if self.p.separate_h2l_updates:  # v1: adversarial step, then content step
+            ctx.backward(adv, "generator")
+            ctx.optimizer_step("generator")
+            with ctx.autocast():
+                fake = self.h2l(x_in)[0]
+        with ctx.autocast():
+            content = self.p.content_weight * F.mse_loss(fake.float(), lr)
+        ctx.backward(content if self.p.separate_h2l_updates else adv + content, "generator")
+        ctx.optimizer_step("generator")
+        return {**logs, "h2l_adv": adv.item(), "h2l_mse": content.item()}
+
+    def _l2h(self, x_in: torch.Tensor, hr: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        with torch.no_grad(), ctx.autocast():  # H2L frozen in this phase (v1 never steps it)
+            fake_lr, skips = self.h2l(x_in)
+        with ctx.autocast():
+            sr = self.l2h(fake_lr, skips)
+        logs: dict[str, float] = {}
+        loss = self.p.hr_weight * F.mse_loss(sr.float(), hr)
+        logs["l2h_mse"] = loss.item()
+        if self.d is not None:
+            logs.update(self._d_step(to_unit(hr), to_unit(sr), ctx))
+            with ctx.autocast():
+                adv = self.p.hr_adv_weight * self.gan.g_loss(self.d(to_unit(sr)).float())
+            logs["l2h_adv"] = adv.item()
+            loss = loss + adv
+        ctx.backward(loss, "generator")
+        ctx.optimizer_step("generator")
+        return logs
+
