@@ -1,9 +1,42 @@
-"""Built-in metrics of the core plugin."""
+"""Built-in metrics of the core plugin (implementations in ``srcore.metrics``).
+
+All follow the protocol of ``srcore.metrics.base``. ``crop_border`` defaults to 0 here because
+the right value depends on the scale (benchmarks: crop = scale); ``srcore eval`` and the
+engine's validation set it to the scale unless told otherwise.
+"""
 
 from __future__ import annotations
 
-from srcore.registry import Registrar
+from typing import Any, Literal
+
+from pydantic import Field
+
+from srcore.registry import Registrar, StrictModel
+
+
+class MeasureConfig(StrictModel):
+    crop_border: int = Field(
+        0, ge=0, description="Pixels removed on every side before measuring (benchmarks: = scale)."
+    )
+    y_channel: bool = Field(False, description="Measure on Y (BT.601 as MATLAB rgb2ycbcr) instead of all channels.")
+    y_convention: Literal["matlab", "float"] = Field(
+        "matlab",
+        description="'matlab': 8-bit RGB, Y rounded to integers (rgb2ycbcr on uint8); "
+        "'float': Y in float, unrounded (BasicSR).",
+    )
+
+
+def _build(module: str, cls: str) -> Any:
+    def build(cfg: StrictModel) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), cls)(**cfg.model_dump())
+
+    return build
 
 
 def register_metrics(register: Registrar) -> None:
-    """Register the core's metrics (filled in by the issue that owns them)."""
+    register("psnr", _build("srcore.metrics.fullref", "PSNR"), config=MeasureConfig,
+             description="PSNR in dB (peak 255), mean over images.", higher_is_better=True)
+    register("ssim", _build("srcore.metrics.fullref", "SSIM"), config=MeasureConfig,
+             description="SSIM (Wang et al.; Gaussian 11x11, sigma 1.5), mean over images.", higher_is_better=True)
