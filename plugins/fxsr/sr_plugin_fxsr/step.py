@@ -1,0 +1,154 @@
+"""``fxsr:conditional``: FxSR's training step with a conditional objective.
+
+Per optimizer step: draw one t per sample (``ctx.rng``), feed it as a uniform map at the LR
+size, and minimise mean_i sum_k w_k(t_i) * L_k(i) over the style controller's active terms
+(pixel, VGG relu2_2 / relu4_4 / conv5_4 features, adversarial). A stage whose controller has
+only the pixel term is the PSNR pre-training stage (no VGG, no discriminator are built); with
+an ``adv`` term the stage's discriminator (e.g. ``core:vgg128``) is trained alongside with the
+stage's GAN loss type (``core``'s ``GANLoss``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from sr_plugin_fxsr.config import ConditionalParams
+from sr_plugin_fxsr.controller import VGG_LAYERS
+from sr_plugin_fxsr.model import DEFAULT_T, uniform_map
+from srcore.engine.api import Batch, StepContext, StepSetup, TrainStep
+from srcore.errors import ConfigError
+
+
+def per_sample(err: torch.Tensor) -> torch.Tensor:
+    """Mean of an elementwise error over all but the batch dimension: shape (N,)."""
+    return err.flatten(1).mean(1)
+
+
+def weight_gradient(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``x`` unchanged in value, with the gradient reaching sample i multiplied by ``w[i]``.
+
+    Applied to D's logits on the fakes, this weights each sample's adversarial gradient by its
+    own w_adv(t_i) for every GAN type, relativistic ones included (whose loss does not split
+    into per-sample terms); with equal weights it is exactly ``w *`` the usual loss gradient.
+    """
+    w = w.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+    return x * w + (x * (1 - w)).detach()
+
+
+class ConditionalStep(TrainStep):
+    """FxSR's step; see the module doc."""
+
+    def __init__(self, setup: StepSetup) -> None:
+        p: ConditionalParams = setup.params  # type: ignore[assignment]
+        stage = setup.stage
+        _refuse_unused(stage)
+        self.controller, self.sampling, self.stage = p.weights, p.t, stage
+        self.generator = setup.generator
+        self.networks: dict[str, nn.Module] = {"generator": self.generator}
+        self.optimizers = {"generator": setup.optimizer(self.generator.parameters(), stage.optim)}
+        active = self.controller.active()
+        self.pixel = _criterion(p.pixel_criterion)
+        self.feature = _criterion(p.feature_criterion)
+        layers = [VGG_LAYERS[n] for n in active if n in VGG_LAYERS]
+        self.vgg: nn.Module | None = None
+        if layers:
+            from srcore.nn.vgg import VGGFeatureExtractor
+
+            self.vgg = VGGFeatureExtractor(layers, weights=p.vgg_weights).to(setup.device)
+        self.discriminator: nn.Module | None = None
+        if "adv" in active:
+            if stage.discriminator is None:
+                raise ConfigError(
+                    [f"stage '{stage.name}': step_params.weights has an 'adv' term but the stage has no "
+                     "discriminator (set e.g. discriminator: {id: core:vgg128})"]
+                )
+            from srcore.nn.gan import GANLoss
+
+            self.discriminator = setup.build("discriminator", stage.discriminator).to(setup.device)
+            self.networks["discriminator"] = self.discriminator
+            self.optimizers["discriminator"] = setup.optimizer(self.discriminator.parameters(), stage.optim_d)
+            self.gan = GANLoss(stage.gan.type)
+
+    def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
+        lr, hr = batch["lr"], batch["hr"]
+        t = self.sampling.sample(lr.shape[0], ctx.rng).to(lr.device)
+        w = self.controller.weights(t)
+        use_d = self.discriminator is not None and ctx.stage_step >= self.stage.gan.d_start
+        log: dict[str, float | torch.Tensor] = {"t_mean": t.mean().detach()}
+
+        if self.discriminator is not None:
+            self.discriminator.requires_grad_(False)
+        with ctx.autocast():
+            sr = self.generator(lr, uniform_map(lr, t))
+            terms = self._terms(sr, hr)
+            loss = sum(((w[k] * v).mean() for k, v in terms.items()), start=sr.new_zeros(()))
+            if use_d:
+                assert self.discriminator is not None
+                real = self.discriminator(hr) if self.gan.needs_real_for_generator else None
+                fake = weight_gradient(self.discriminator(sr), w["adv"])
+                adv = self.gan.g_loss(fake, real)
+                loss = loss + adv
+                log["adv"] = adv.detach()
+        ctx.backward(loss, "generator")
+        ctx.optimizer_step("generator")
+        log.update({k: v.mean().detach() for k, v in terms.items()}, loss=loss.detach())
+
+        if use_d:
+            log.update(self._update_discriminator(hr, sr.detach(), ctx))
+        return log
+
+    def _terms(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unweighted per-sample value (N,) of each active term except the adversarial one."""
+        active = self.controller.active()
+        out: dict[str, torch.Tensor] = {}
+        if "pixel" in active:
+            out["pixel"] = per_sample(self.pixel(sr, hr))
+        if self.vgg is not None:
+            f_sr = self.vgg(sr)
+            with torch.no_grad():
+                f_hr = self.vgg(hr)
+            for name in (n for n in active if n in VGG_LAYERS):
+                layer = VGG_LAYERS[name]
+                out[name] = per_sample(self.feature(f_sr[layer], f_hr[layer]))
+        return out
+
+    def _update_discriminator(self, hr: torch.Tensor, fake: torch.Tensor, ctx: StepContext) -> dict[str, torch.Tensor]:
+        assert self.discriminator is not None
+        self.discriminator.requires_grad_(True)
+        for _ in range(self.stage.gan.d_steps):
+            with ctx.autocast():
+                d_real, d_fake = self.discriminator(hr), self.discriminator(fake)
+                d_loss = self.gan.d_loss(d_real, d_fake)
+            ctx.backward(d_loss, "discriminator")
+            ctx.optimizer_step("discriminator")
+        return {"d_loss": d_loss.detach(), "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+
+    def generator_forward(self, lr: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Validation/samples: the given map, else FxSR's default t = 0.8."""
+        return self.generator(lr, cond if cond is not None else uniform_map(lr, DEFAULT_T))
+
+
+def _criterion(name: str) -> nn.Module:
+    """Elementwise distance (reduction none); ``per_sample`` reduces it."""
+    return nn.L1Loss(reduction="none") if name == "l1" else nn.MSELoss(reduction="none")
+
+
+def _refuse_unused(stage: Any) -> None:
+    """Stage options this step would otherwise ignore silently: say where they belong."""
+    problems = []
+    if "losses" in stage.model_fields_set:
+        problems.append(f"stage '{stage.name}'.losses: fxsr:conditional takes its loss terms and weights "
+                        "from step_params.weights (pixel, vgg22, vgg44, vgg54, adv); remove 'losses'")
+    if "weight" in stage.gan.model_fields_set:
+        problems.append(f"stage '{stage.name}'.gan.weight: the adversarial weight of fxsr:conditional is "
+                        "step_params.weights.adv (a function of t); remove gan.weight")
+    if problems:
+        raise ConfigError(problems)
+
+
+def build_step(setup: StepSetup) -> ConditionalStep:
+    return ConditionalStep(setup)
