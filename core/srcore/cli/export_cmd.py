@@ -1,14 +1,52 @@
-"""``srcore export`` (wired by the issue that owns it)."""
+"""``srcore export CHECKPOINT --format onnx|safetensors``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from srcore.cli.common import fail
+from srcore.cli.common import handle_errors, plugin_option
+from srcore.cli.upscale_cmd import parse_params
 
 
-@click.command(name="export", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def export(args: tuple[str, ...]) -> None:
-    """Not available yet in this build."""
-    fail("'srcore export' is not available yet in this build")
+@click.command(name="export")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["onnx", "safetensors"]), required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Output file (default: next to the input).")
+@click.option("--model", metavar="ID", help="Model id, when the file does not say.")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Model parameter (with --model).")
+@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--check-image", type=click.Path(exists=True, dir_okay=False),
+              help="Image to compare ONNX and PyTorch on (default: a scikit-image photograph).")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Max |ONNX - PyTorch| allowed.")
+@plugin_option
+@handle_errors
+def export(checkpoint: str, fmt: str, output: str | None, model: str | None, params: tuple[str, ...], opset: int,
+           check_image: str | None, tolerance: float, plugins: tuple[str, ...]) -> None:
+    """Export a checkpoint to ONNX (dynamic height/width, verified) or safetensors."""
+    from srcore.cli.common import get_manager
+    from srcore.engine.checkpoint import load_checkpoint, resolve_checkpoint_path
+    from srcore.errors import SrcoreError
+    from srcore.export import check_onnx, export_onnx, export_safetensors, sample_photo
+
+    loaded = load_checkpoint(checkpoint, model=model, params=parse_params(params) or None,
+                             manager=get_manager(plugins))
+    src = resolve_checkpoint_path(checkpoint)
+    out = Path(output) if output else src.with_name(f"{src.stem if src.is_file() else src.name}.{fmt}")
+    if fmt == "safetensors":
+        export_safetensors(loaded, out)
+        click.echo(f"wrote {out} ({loaded.component.id})")
+        return
+    export_onnx(loaded, out, opset=opset)
+    if check_image:
+        from srcore.data.io import read_image
+
+        img = read_image(check_image)
+    else:
+        img = sample_photo()
+    report = check_onnx(loaded, out, img)
+    click.echo(f"wrote {out} ({loaded.component.id}); onnxruntime vs PyTorch on a {tuple(img.shape[-2:])} image: "
+               f"max |diff| {report['max_abs_diff']:.2e}, mean {report['mean_abs_diff']:.2e}")
+    if report["max_abs_diff"] > tolerance:
+        raise SrcoreError(f"ONNX output differs from PyTorch by {report['max_abs_diff']:.3g} (> {tolerance})")

@@ -1,14 +1,81 @@
-"""``srcore train`` (wired by the issue that owns it)."""
+"""``srcore train``: compose the run configuration, then hand it to the engine.
+
+``--nproc N`` (N > 1) re-launches the same command under torchrun
+(``python -m torch.distributed.run --standalone --nproc-per-node N -m srcore train ...``), so
+``torchrun -m srcore train ...`` and ``srcore train --nproc N`` are the same run.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import click
 
-from srcore.cli.common import fail
+from srcore.cli.common import get_manager, handle_errors, plugin_option
 
 
-@click.command(name="train", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def train(args: tuple[str, ...]) -> None:
-    """Not available yet in this build."""
-    fail("'srcore train' is not available yet in this build")
+def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
+    """The torchrun command line that runs ``srcore train`` with ``argv`` on ``nproc`` processes."""
+    rest = _drop_nproc(argv)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "srcore", "train", *rest]
+
+
+def _drop_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        out.append(a)
+    return out
+
+
+@click.command(name="train")
+@click.option("--recipe", "-r", metavar="ID", help="Recipe to start from (see `srcore plugins`).")
+@click.option("--config", "-c", "configs", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="YAML/JSON config merged over the recipe (repeatable, later wins).")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one value, e.g. -s stages.0.steps=500 (repeatable).")
+@plugin_option
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: out_dir/name).")
+@click.option("--name", help="Run name (the folder under out_dir).")
+@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint of the run folder.")
+@click.option("--device", help="cpu, cuda, cuda:1 or auto (default: the config's train.device).")
+@click.option("--nproc", type=int, default=1, show_default=True, help="Processes (DDP through torchrun).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to log.jsonl).")
+@handle_errors
+def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ...], plugins: tuple[str, ...],
+          run_dir: str | None, name: str | None, resume: bool, device: str | None, nproc: int,
+          no_progress: bool) -> None:
+    """Train a model from a recipe and/or config files.
+
+    \b
+    Examples:
+      srcore train -r srcnn:demo-x3 --name demo
+      srcore train -c my.yaml -s stages.0.steps=2000 -s train.seed=3
+      srcore train -c my.yaml --name big --resume
+      srcore train -c my.yaml --nproc 2          # or: torchrun --nproc-per-node 2 -m srcore train -c my.yaml
+    """
+    from srcore.config import resolve_run_config
+    from srcore.engine.loop import train as run_training
+
+    manager = get_manager(plugins)
+    extra = [f"name={name}"] if name else []
+    cfg = resolve_run_config(manager.registries, recipe=recipe, files=configs, overrides=[*overrides, *extra])
+    if nproc > 1 and int(os.environ.get("RANK", -1)) == -1:
+        cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [])
+        click.echo(f"launching {nproc} processes: {' '.join(cmd[1:])}", err=True)
+        sys.exit(subprocess.call(cmd))
+    result = run_training(cfg, manager, run_dir=run_dir, resume=resume, device=device, progress=not no_progress)
+    if result.run_dir and int(os.environ.get("RANK", 0)) == 0:
+        click.echo(f"done: {result.step} steps; run folder {result.run_dir}")
+        if result.best:
+            click.echo(f"best {result.best['label']} = {result.best['value']:.4f} at step {result.best['step']}")

@@ -1,14 +1,136 @@
-"""``srcore upscale`` (wired by the issue that owns it)."""
+"""``srcore upscale CHECKPOINT INPUTS... -o DIR``: super-resolve files or folders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from srcore.cli.common import fail
+from srcore.cli.common import handle_errors, plugin_option
 
 
-@click.command(name="upscale", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def upscale(args: tuple[str, ...]) -> None:
-    """Not available yet in this build."""
-    fail("'srcore upscale' is not available yet in this build")
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs with YAML-parsed values (``scale=4`` -> 4)."""
+    import yaml
+
+    from srcore.errors import SrcoreError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SrcoreError(f"--param {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def parse_sweep(text: str) -> list[float]:
+    """``0,0.5,1`` or ``start:stop:step`` (inclusive) -> values."""
+    from srcore.errors import SrcoreError
+
+    try:
+        if ":" in text:
+            a, b, s = (float(v) for v in text.split(":"))
+            n = round((b - a) / s) + 1
+            return [round(a + i * s, 6) for i in range(n)]
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SrcoreError(f"--t-sweep {text!r}: expected 'a,b,c' or 'start:stop:step'") from None
+
+
+def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
+    from srcore.data.io import is_image_file
+    from srcore.errors import SrcoreError
+
+    files: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise SrcoreError(f"input not found: {p}")
+    if not files:
+        raise SrcoreError("no input images found")
+    return files
+
+
+@click.command(name="upscale")
+@click.argument("checkpoint", type=click.Path())
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--model", metavar="ID", help="Model id, when the file does not say (overrides detection).")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Model parameter (with --model).")
+@click.option("--tile", type=int, help="Tile size in LR pixels (memory is bounded by it).")
+@click.option("--tile-overlap", type=int, help="Overlap of tiles in LR pixels (default: min(32, tile/4)).")
+@click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/rotations (x8 slower).")
+@click.option("--cond", type=float, help="Scalar condition value for conditional models.")
+@click.option("--cond-map", type=click.Path(exists=True, dir_okay=False), help="Per-pixel condition map (gray PNG).")
+@click.option("--t", "t_value", type=float, help="Alias of --cond (FxSR's t).")
+@click.option("--t-map", type=click.Path(exists=True, dir_okay=False), help="Alias of --cond-map.")
+@click.option("--t-sweep", help="One output per value ('0,0.5,1' or '0:1:0.25') plus a side-by-side strip.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--no-ema", is_flag=True, help="Use the raw generator weights of a srcore checkpoint, not the EMA.")
+@plugin_option
+@handle_errors
+def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str | None, params: tuple[str, ...],
+            tile: int | None, tile_overlap: int | None, self_ensemble: bool, cond: float | None,
+            cond_map: str | None, t_value: float | None, t_map: str | None, t_sweep: str | None, device: str,
+            no_ema: bool, plugins: tuple[str, ...]) -> None:
+    """Super-resolve images with a checkpoint (any supported format).
+
+    \b
+    Examples:
+      srcore upscale runs/demo photo.png -o out/
+      srcore upscale released.pth photos/ -o out/ --tile 256
+      srcore upscale fxsr.pth photo.png -o out/ --t-sweep 0:1:0.25
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from srcore.cli.common import get_manager
+    from srcore.data.io import read_image, write_image
+    from srcore.engine.checkpoint import load_checkpoint
+    from srcore.engine.dist import device_for
+    from srcore.errors import SrcoreError
+    from srcore.infer import super_resolve
+
+    cond = t_value if t_value is not None else cond
+    cond_map = t_map or cond_map
+    conditions: list[Any] = [None]
+    if t_sweep:
+        conditions = list(parse_sweep(t_sweep))
+    elif cond_map:
+        conditions = [read_image(cond_map).mean(0, keepdim=True)]
+    elif cond is not None:
+        conditions = [cond]
+    loaded = load_checkpoint(checkpoint, model=model, params=parse_params(params) or None,
+                             manager=get_manager(plugins), prefer_ema=not no_ema)
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    if loaded.info.condition is None and conditions != [None]:
+        raise SrcoreError(f"model {loaded.component.id} takes no condition map; drop --cond/--t options")
+    if loaded.info.condition is not None and conditions == [None]:
+        conditions = [0.0]
+        click.echo(f"note: {loaded.component.id} takes a condition '{loaded.info.condition}'; using 0 "
+                   "(set it with --cond/--t, --cond-map/--t-map or --t-sweep)", err=True)
+    dev = device_for(device)
+    loaded.module.to(dev)
+    files = collect_inputs(inputs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in tqdm(files, unit="img", disable=len(files) < 2):
+        lr = read_image(f)
+        results = []
+        for c in conditions:
+            sr = super_resolve(loaded, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
+                               device=dev)[0]
+            suffix = f"_t{c:.2f}" if t_sweep else ""
+            write_image(out / f"{f.stem}{suffix}.png", sr)
+            results.append(sr)
+        if t_sweep and len(results) > 1:
+            strip = torch.cat([torch.nn.functional.pad(r, (0, 4), value=1.0) for r in results], dim=-1)
+            write_image(out / f"{f.stem}_sweep.png", strip)
+    click.echo(f"wrote {len(files) * len(conditions)} image(s) to {out}")

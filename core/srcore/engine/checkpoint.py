@@ -1,0 +1,314 @@
+"""Checkpoints: writing a run's checkpoints and loading any supported weights file.
+
+A run checkpoint is a folder ``<run>/checkpoints/step_000123/`` with
+
+* ``<network>.safetensors`` per network (canonical keys: no ``module.``/``_orig_mod.``); the
+  generator's file also carries ``model``/``params`` in its safetensors metadata, so a single
+  file is self-describing; ``generator_ema.safetensors`` when EMA is on;
+* ``training_state.pt``: optimizers, schedulers, grad scaler, step counters, data position and
+  every RNG state (loaded with ``weights_only=True``: tensors and plain Python values only);
+* ``meta.json``: resolved config, plugin names and versions, step, metrics.
+
+It is written into a temporary folder and renamed into place, so a crash never leaves a folder
+that looks complete. ``load_checkpoint`` is the one entry for inference: srcore run folders,
+checkpoint folders, safetensors files, plain state dicts and the usual wrappers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from srcore.errors import CheckpointError, SrcoreError
+from srcore.registry import Component, ModelInfo
+
+CKPT_DIR = "checkpoints"
+STEP_RE = re.compile(r"^step_(\d+)$")
+WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "generator", "netG", "net_g")
+PREFIXES = ("module.", "_orig_mod.")
+
+
+# -- state dict hygiene ------------------------------------------------------------------------
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The bare module under DDP (``.module``) and torch.compile (``._orig_mod``) wrappers."""
+    while True:
+        if isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module
+        elif hasattr(module, "_orig_mod") and isinstance(module._orig_mod, nn.Module):
+            module = module._orig_mod
+        else:
+            return module
+
+
+def canonical_keys(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Strip ``module.`` / ``_orig_mod.`` prefixes wherever wrappers left them."""
+    out = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in PREFIXES:
+                if key.startswith(p):
+                    key, changed = key[len(p):], True
+        out[key.replace("._orig_mod.", ".")] = value
+    return out
+
+
+def unwrap_state(obj: Any) -> dict[str, torch.Tensor]:
+    """Find the state dict in a checkpoint object: ``params_ema`` beats ``params``, etc."""
+    while isinstance(obj, Mapping) and not _is_state_dict(obj):
+        for key in WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+        else:
+            raise CheckpointError(
+                f"no state dict found; top-level keys: {', '.join(map(str, list(obj)[:10]))}"
+            )
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"expected a state dict, found a {type(obj).__name__}")
+    return canonical_keys({k: v for k, v in obj.items() if isinstance(v, torch.Tensor)})
+
+
+def _is_state_dict(obj: Mapping[str, Any]) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def state_dict_cpu(module: nn.Module) -> dict[str, torch.Tensor]:
+    sd = unwrap(module).state_dict()
+    return {k: v.detach().to("cpu").clone().contiguous() for k, v in canonical_keys(sd).items()}
+
+
+# -- atomic writing --------------------------------------------------------------------------------
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_run_checkpoint(
+    run_dir: Path,
+    step: int,
+    networks: Mapping[str, nn.Module],
+    training_state: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    model_id: str,
+    model_params: Mapping[str, Any],
+) -> Path:
+    """Write ``checkpoints/step_<step>/`` atomically (temp folder, then rename)."""
+    from safetensors.torch import save_file
+
+    root = run_dir / CKPT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:07d}"
+    tmp = root / f".tmp_step_{step:07d}_{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    gen_meta = {"format": "srcore", "model": model_id, "params": json.dumps(dict(model_params))}
+    for name, net in networks.items():
+        md = gen_meta if name in ("generator", "generator_ema") else {"format": "srcore", "network": name}
+        save_file(state_dict_cpu(net), str(tmp / f"{name}.safetensors"), metadata=md)
+    torch.save(dict(training_state), tmp / "training_state.pt")
+    (tmp / "meta.json").write_text(json.dumps(dict(meta), indent=2, default=str))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete step checkpoints of a run, oldest first."""
+    root = Path(run_dir) / CKPT_DIR
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if STEP_RE.match(p.name) and (p / "meta.json").is_file()]
+    return sorted(found, key=lambda p: int(STEP_RE.match(p.name).group(1)))  # type: ignore[union-attr]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def prune_checkpoints(run_dir: Path, keep_last: int, protect: set[Path] = frozenset()) -> None:  # type: ignore[assignment]
+    for path in list_checkpoints(run_dir)[:-keep_last]:
+        if path.resolve() not in {p.resolve() for p in protect}:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def mark_best(run_dir: Path, ckpt: Path) -> Path:
+    """Copy a checkpoint's weights and meta to ``checkpoints/best`` (atomically)."""
+    root = Path(run_dir) / CKPT_DIR
+    tmp = root / f".tmp_best_{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(ckpt, tmp, ignore=shutil.ignore_patterns("training_state.pt"))
+    best = root / "best"
+    old = root / f".old_best_{os.getpid()}"
+    if best.exists():
+        os.replace(best, old)
+    os.replace(tmp, best)
+    shutil.rmtree(old, ignore_errors=True)
+    return best
+
+
+def load_training_state(ckpt: Path) -> dict[str, Any]:
+    return torch.load(ckpt / "training_state.pt", map_location="cpu", weights_only=True)
+
+
+def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return load_file(str(path)), meta
+
+
+# -- loading for inference -----------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    """A ready generator (eval mode, CPU) and what the core needs to feed it."""
+
+    module: nn.Module
+    component: Component
+    info: ModelInfo
+    params: dict[str, Any]
+    config: dict[str, Any] | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def scale(self) -> int:
+        s = self.params.get("scale")
+        return int(s) if s is not None else int(self.info.scales[0])
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A run folder -> its best (else latest) checkpoint; ``<run>/last`` and ``<run>/best`` work."""
+    p = Path(path)
+    if not p.exists() and p.name in ("last", "latest", "best") and (p.parent / CKPT_DIR).is_dir():
+        p = p.parent if p.name != "best" else p.parent / CKPT_DIR / "best"
+    if not p.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if p.is_dir() and (p / CKPT_DIR).is_dir():
+        latest = latest_checkpoint(p)
+        if Path(path).name in ("last", "latest") or not (p / CKPT_DIR / "best").is_dir():
+            if latest is None:
+                raise CheckpointError(f"run folder {p} has no complete checkpoint yet")
+            return latest
+        return p / CKPT_DIR / "best"
+    return p
+
+
+def _read_weights(p: Path, prefer_ema: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any] | None]:
+    """(state dict, srcore metadata or {}, run config or None) of a file or checkpoint folder."""
+    if p.is_dir():
+        meta_file = p / "meta.json"
+        if not meta_file.is_file():
+            raise CheckpointError(f"{p} is a folder but not a srcore checkpoint (no meta.json)")
+        meta = json.loads(meta_file.read_text())
+        ema = p / "generator_ema.safetensors"
+        sd, md = load_safetensors(ema if prefer_ema and ema.is_file() else p / "generator.safetensors")
+        return sd, md, meta.get("config")
+    if p.suffix == ".safetensors":
+        sd, md = load_safetensors(p)
+        return canonical_keys(sd), md, None
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot read {p} with torch.load(weights_only=True): {str(exc).splitlines()[0]}. "
+            "srcore never unpickles arbitrary code; re-save the file as a plain state dict."
+        ) from None
+    return unwrap_state(obj), {}, None
+
+
+def load_checkpoint(
+    path: str | Path,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    manager: Any = None,
+    prefer_ema: bool = True,
+) -> LoadedModel:
+    """Load any supported checkpoint into a ready model (eval mode, on CPU).
+
+    The model comes from, in order: ``model``/``params`` given here (``--model``), the srcore
+    metadata of the file, or the plugins' ``srcore_detect_checkpoint``. An unrecognised state
+    dict gives an error listing the registered models whose keys fit best.
+    """
+    if manager is None:
+        from srcore.plugins import load_plugins
+
+        manager = load_plugins()
+    registries = manager.registries
+    p = resolve_checkpoint_path(path)
+    state, md, run_config = _read_weights(p, prefer_ema)
+    notes: list[str] = []
+    model_params: dict[str, Any] = dict(params or {})
+    if model is None and md.get("model"):
+        model = md["model"]
+        model_params = {**json.loads(md.get("params") or "{}"), **model_params}
+    elif model is None:
+        match = manager.detect_checkpoint(state)
+        if match is None:
+            raise CheckpointError(_no_match_message(p, state, registries))
+        model, state = match.model, canonical_keys(match.state_dict)
+        model_params = {**match.params, **model_params}
+        notes.append(f"detected as {match.model}" + (f" ({match.note})" if match.note else ""))
+    comp = registries.models.get(model)
+    cfg = comp.parse_config(model_params, where="model.params")
+    module = comp.builder(cfg)  # type: ignore[misc]
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: {_short(exc)}") from None
+    module.eval()
+    assert comp.info is not None
+    return LoadedModel(module, comp, comp.info, cfg.model_dump(mode="json"), run_config, str(p), notes)
+
+
+def _short(exc: Exception, n: int = 6) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return " ".join(lines[:n])
+
+
+def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: Any) -> str:
+    """Rank registered models by how many of the file's (key, shape) pairs they share."""
+    scores: list[tuple[float, str]] = []
+    for comp in registries.models:
+        try:
+            with torch.device("meta"):
+                net = comp.build({})
+            theirs = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        except Exception:
+            continue
+        ours = {k: tuple(v.shape) for k, v in state.items()}
+        same_key = len(ours.keys() & theirs.keys())
+        same_shape = sum(1 for k in ours.keys() & theirs.keys() if ours[k] == theirs[k])
+        union = len(ours.keys() | theirs.keys()) or 1
+        name_sim = difflib.SequenceMatcher(None, " ".join(sorted(ours)), " ".join(sorted(theirs))).ratio()
+        scores.append(((same_key + same_shape) / (2 * union) + 0.1 * name_sim, comp.id))
+    scores.sort(reverse=True)
+    best = ", ".join(f"{cid} ({s:.0%} match)" for s, cid in scores[:3]) or "no models registered"
+    keys = ", ".join(list(state)[:5])
+    return (
+        f"{p}: no installed plugin recognises this state dict (first keys: {keys}). "
+        f"Closest registered models: {best}. Name it with --model ID (and --set-style params)."
+    )
+
+
+def describe_missing(path: Path) -> SrcoreError:
+    return CheckpointError(f"no checkpoint to resume in {path}")

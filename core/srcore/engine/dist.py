@@ -1,0 +1,98 @@
+"""torch.distributed plumbing: torchrun env detection (as nanoGPT), rank-0 writes, reductions.
+
+A run is distributed when ``RANK`` is set (``torchrun`` / ``srcore train --nproc N``). Gloo on
+CPU, NCCL on CUDA. Every collective runs with a timeout (``SRCORE_DIST_TIMEOUT`` seconds,
+default 60), so a rank that dies makes the others raise instead of hanging; under torchrun the
+elastic agent also tears the group down as soon as one worker exits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def timeout() -> timedelta:
+    return timedelta(seconds=float(os.environ.get("SRCORE_DIST_TIMEOUT", "60")))
+
+
+def init(device: torch.device) -> DistInfo:
+    """Join the process group torchrun describes in the environment (no-op otherwise)."""
+    if int(os.environ.get("RANK", -1)) == -1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, timeout=timeout())
+    return info
+
+
+def device_for(requested: str, info: DistInfo | None = None) -> torch.device:
+    """Resolve ``auto``/``cpu``/``cuda[:i]``; each DDP rank takes its local GPU."""
+    local = int(os.environ.get("LOCAL_RANK", 0)) if info is None else info.local_rank
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(requested)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            from srcore.errors import SrcoreError
+
+            raise SrcoreError(f"device '{requested}' requested but CUDA is not available (use --device cpu)")
+        if dev.index is None and int(os.environ.get("RANK", -1)) != -1:
+            dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum a float64 tensor over ranks (identity when not distributed)."""
+    if dist.is_initialized():
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def broadcast_flag(flag: bool, device: torch.device) -> bool:
+    """Rank 0's decision, shared so every rank takes the same branch."""
+    if not dist.is_initialized():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
+def any_flag(flag: bool, device: torch.device) -> bool:
+    """True on every rank when it is true on at least one (e.g. a non-finite loss)."""
+    if not dist.is_initialized():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

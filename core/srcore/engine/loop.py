@@ -1,0 +1,358 @@
+"""The training loop: every method configures it (model, losses, step), none forks it.
+
+Read top to bottom: set up (device, distributed, seeds, generator, data), then for each stage
+build its step and optimizers and run ``stage.steps`` optimizer steps of ``accumulate``
+micro-batches each, logging, validating and checkpointing on the way. The generator (and any
+network kept in ``extra_networks``, such as a discriminator) carries over between stages.
+
+Determinism: every RNG in play (global torch, numpy, random, ``ctx.rng``) is reseeded from
+(seed, rank, step) at each optimizer step and every data item from (seed, epoch, position), so a
+resumed run is bit-identical to an uninterrupted one on CPU; the states are saved as well.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from srcore.config import RunConfig, config_to_dict
+from srcore.engine import checkpoint as C
+from srcore.engine import dist as D
+from srcore.engine.api import StepSetup
+from srcore.engine.context import EMA, Context
+from srcore.engine.monitor import Monitor, plot_curves, sample_grid, to_float, truncate_log
+from srcore.engine.sampling import make_loader, mix_seed
+from srcore.engine.validate import higher_is_better, validate
+from srcore.errors import SrcoreError
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    best: dict[str, Any] | None = None
+
+
+def seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def model_scale(params: Any, info: Any) -> int:
+    return int(getattr(params, "scale", None) or info.scales[0])
+
+
+def train(
+    cfg: RunConfig,
+    manager: Any,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    dataset: Any = None,
+    eval_sets: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``cfg`` (see module doc). ``dataset``/``eval_sets`` replace the configured data."""
+    # -- setup ---------------------------------------------------------------------------------
+    dev = D.device_for(device or cfg.train.device)
+    dinfo = D.init(dev)
+    main = dinfo.is_main
+    run_dir = Path(run_dir) if run_dir is not None else cfg.run_dir
+    regs = manager.registries
+    seed = cfg.train.seed
+    seed_all(seed)
+
+    comp = regs.models.get(cfg.model.id)
+    mparams = comp.parse_config(cfg.model.params, where="model.params")
+    assert comp.info is not None
+    generator: nn.Module = comp.builder(mparams).to(dev)  # type: ignore[misc]
+    scale = model_scale(mparams, comp.info)
+    if cfg.train.channels_last and dev.type == "cuda":
+        generator = generator.to(memory_format=torch.channels_last)
+
+    ckpt = C.latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        raise SrcoreError(f"--resume: no complete checkpoint in {run_dir / C.CKPT_DIR}")
+    if not resume and C.list_checkpoints(run_dir):
+        raise SrcoreError(f"run folder {run_dir} already has checkpoints: pass --resume, or choose --name/--run-dir")
+    state = C.load_training_state(ckpt) if ckpt is not None else None
+
+    data = dataset if dataset is not None else _train_dataset(cfg, scale, comp.info, regs)
+    val_sets = dict(eval_sets) if eval_sets is not None else _eval_sets(cfg, scale)
+    metrics = _metrics(cfg, regs, dev)
+    conditions: list[float | None] = list(cfg.val.condition) if comp.info.condition else [None]
+    if comp.info.condition and not conditions:
+        conditions = [0.0]
+
+    micro = int(state["micro_batches"]) if state else 0
+    batches = iter(make_loader(data, cfg.data.train.batch_size, seed, dinfo.rank, dinfo.world_size, micro,
+                               cfg.data.train.num_workers))
+    global_step = int(state["global_step"]) if state else 0
+    start_stage = int(state["stage"]) if state else 0
+    best: dict[str, Any] | None = state.get("best") if state else None
+    last_metrics: dict[str, float] = {}
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        C.atomic_write_text(run_dir / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+        if resume:
+            truncate_log(run_dir, global_step)
+    monitor = Monitor(run_dir, cfg.train.tensorboard, enabled=main)
+    total_steps = sum(s.steps for s in cfg.stages)
+    bar = _progress(total_steps, global_step, enabled=main and progress)
+    extra: dict[str, nn.Module] = {}
+    ema: EMA | None = None
+    rng = torch.Generator()
+    pending = ckpt  # weights still to load into the first stage that runs
+
+    # -- stages --------------------------------------------------------------------------------
+    for si, stage in enumerate(cfg.stages):
+        if si < start_stage or (state and si == start_stage and state["stage_step"] >= stage.steps):
+            continue
+        step_comp = regs.steps.get(stage.step)
+        setup = StepSetup(cfg, stage, step_comp.parse_config(stage.step_params, where=f"stages.{si}.step_params"),
+                          generator, regs, dev, extra)
+        tstep = step_comp.builder(setup)  # type: ignore[misc]
+        if stage.ema_decay is not None and ema is None:
+            ema = EMA(generator, stage.ema_decay)
+        elif stage.ema_decay is not None and ema is not None:
+            ema.decay = stage.ema_decay
+        ctx = Context(stage, dev, cfg.train.amp, rng, generator, ema if stage.ema_decay else None)
+        schedules = {"generator": stage.schedule, "discriminator": stage.schedule_d}
+        ctx.register_optimizers(dict(tstep.optimizers), schedules)
+        networks = _networks(tstep, extra)
+        stage_step = 0
+        if pending is not None:
+            _load_networks(pending, networks, ema)
+            if state and si == start_stage:
+                ctx.load_state_dict(state["context"])
+                stage_step = int(state["stage_step"])
+                _set_rng(state["rng"])
+            pending = None
+        else:
+            _broadcast(networks)
+        if cfg.train.compile and dev.type == "cuda":
+            generator.compile()
+        for net in networks.values():
+            net.train()
+
+        t_last, steps_since = time.perf_counter(), 0
+        while stage_step < stage.steps:
+            _reseed(rng, seed, dinfo.rank, global_step)
+            ctx.global_step, ctx.stage_step = global_step, stage_step
+            logs: Mapping[str, Any] = {}
+            for m in range(stage.accumulate):
+                raw = next(batches)
+                batch = {k: v.to(dev, non_blocking=True) for k, v in raw.items() if isinstance(v, torch.Tensor)}
+                micro += 1
+                ctx.micro = m
+                logs = tstep(batch, ctx)
+            stage_step += 1
+            global_step += 1
+            steps_since += 1
+            bar.update(1)
+            end_of_stage = stage_step == stage.steps
+
+            if global_step % cfg.train.log_every == 0 or end_of_stage:
+                now = time.perf_counter()
+                values = {k: to_float(v) for k, v in logs.items()}
+                values.update(ctx.lrs())
+                values["it_per_s"] = steps_since / max(now - t_last, 1e-9)
+                t_last, steps_since = now, 0
+                monitor.log(global_step, "train", values)
+                bar.set_postfix({k[5:]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
+
+            improved = False
+            if val_sets and (global_step % cfg.val.every == 0 or end_of_stage):
+                last_metrics, rows = _validate(tstep, ema, comp.info, scale, val_sets, metrics, conditions, dinfo, dev,
+                                               cfg, main)
+                for net in networks.values():
+                    net.train()
+                monitor.log(global_step, "val", last_metrics)
+                best, improved = _track_best(best, last_metrics, cfg.val.best_metric, metrics, global_step)
+                if main:
+                    if rows:
+                        sample_grid(rows, run_dir / "samples" / f"step_{global_step:07d}.png")
+                    plot_curves(run_dir)
+                    bar.write(f"step {global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
+
+            if global_step % cfg.train.save_every == 0 or end_of_stage or improved:
+                if main:
+                    train_state = {
+                        "global_step": global_step, "stage": si, "stage_step": stage_step, "micro_batches": micro,
+                        "context": ctx.state_dict(), "rng": _get_rng(), "best": best,
+                        "world_size": dinfo.world_size,
+                    }
+                    meta = _meta(cfg, manager, comp.id, global_step, si, stage_step, last_metrics, best)
+                    saved = C.save_run_checkpoint(run_dir, global_step, _to_save(networks, ema), train_state, meta,
+                                                  comp.id, mparams.model_dump(mode="json"))
+                    if improved:
+                        C.mark_best(run_dir, saved)
+                    C.prune_checkpoints(run_dir, cfg.train.keep_last)
+                D.barrier()
+
+    bar.close()
+    if main:
+        plot_curves(run_dir)
+    monitor.close()
+    return TrainResult(run_dir, global_step, last_metrics, best)
+
+
+# -- helpers (each does one thing) -----------------------------------------------------------------
+
+def _reseed(rng: torch.Generator, seed: int, rank: int, step: int) -> None:
+    s = mix_seed(seed, 2, rank, step)
+    rng.manual_seed(s)
+    seed_all(mix_seed(seed, 3, rank, step))
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def _root(cfg: RunConfig) -> str | None:
+    import os
+
+    return cfg.data.root or os.environ.get("SRCORE_DATA_ROOT")
+
+
+def _train_dataset(cfg: RunConfig, scale: int, info: Any, regs: Any) -> Any:
+    from srcore.data.datasets import make_train_dataset
+
+    return make_train_dataset(cfg.data.train, scale=scale, info=info, registries=regs, root=_root(cfg))
+
+
+def _eval_sets(cfg: RunConfig, scale: int) -> dict[str, Any]:
+    if not cfg.val.sets:
+        return {}
+    from srcore.data.datasets import make_eval_dataset
+
+    root = _root(cfg)
+    return {Path(s).name.lower(): make_eval_dataset(s, scale=scale, root=root) for s in cfg.val.sets}
+
+
+def _metrics(cfg: RunConfig, regs: Any, dev: torch.device) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for ref in cfg.val.metrics:
+        label = ref.id.split(":")[-1]
+        if any(lab == label for lab, _ in out):
+            label = f"{label}{len(out)}"
+        m = regs.build("metric", ref.id, ref.params)
+        out.append((label, m.to(dev) if isinstance(m, nn.Module) else m))
+    return out
+
+
+def _networks(tstep: Any, extra: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+    nets = {k: C.unwrap(v) for k, v in tstep.networks.items()}
+    for k, v in extra.items():
+        nets.setdefault(k, C.unwrap(v))
+    return nets
+
+
+def _to_save(networks: Mapping[str, nn.Module], ema: EMA | None) -> dict[str, nn.Module]:
+    out = dict(networks)
+    if ema is not None:
+        out["generator_ema"] = ema.module
+    return out
+
+
+def _load_networks(ckpt: Path, networks: Mapping[str, nn.Module], ema: EMA | None) -> None:
+    for name, net in _to_save(networks, ema).items():
+        path = ckpt / f"{name}.safetensors"
+        if path.is_file():
+            sd, _ = C.load_safetensors(path)
+            net.load_state_dict(sd)
+
+
+def _broadcast(networks: Mapping[str, nn.Module]) -> None:
+    """Start every rank from rank 0's weights (they agree already when seeded; this makes sure)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return
+    for net in networks.values():
+        for t in [*net.parameters(), *net.buffers()]:
+            dist.broadcast(t.data, 0)
+
+
+def _validate(tstep: Any, ema: EMA | None, info: Any, scale: int, sets: Mapping[str, Any], metrics: Any,
+              conditions: list[float | None], dinfo: D.DistInfo, dev: torch.device, cfg: RunConfig,
+              main: bool) -> tuple[dict[str, float], list[Any]]:
+    from srcore.infer import Upscaler
+
+    if ema is not None:
+        module = ema.module
+
+        def forward(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+            return module(x) if c is None else module(x, c)
+    else:
+        forward = tstep.generator_forward
+    for net in tstep.networks.values():
+        net.eval()
+    return validate(Upscaler(forward, info, scale), sets, metrics, conditions, dinfo, dev, cfg.val.max_images,
+                    cfg.train.samples if main else 0)
+
+
+def _track_best(best: dict[str, Any] | None, values: Mapping[str, float], wanted: str | None,
+                metrics: Any, step: int) -> tuple[dict[str, Any] | None, bool]:
+    if not values:
+        return best, False
+    labels = list(values)
+    label = labels[0]
+    if wanted:
+        hits = [lab for lab in labels if lab == wanted or lab.endswith("/" + wanted) or lab.split("/")[-1] == wanted]
+        if not hits:
+            raise SrcoreError(f"val.best_metric '{wanted}' is none of the validation values: {', '.join(labels)}")
+        label = hits[0]
+    value = values[label]
+    hib = higher_is_better(label, dict(metrics).get(label.split("/")[-1].split("@")[0]))
+    if best is None or best["label"] != label or (value > best["value"] if hib else value < best["value"]):
+        return {"label": label, "value": value, "step": step}, True
+    return best, False
+
+
+def _meta(cfg: RunConfig, manager: Any, model_id: str, step: int, stage: int, stage_step: int,
+          metrics: Mapping[str, float], best: Any) -> dict[str, Any]:
+    import srcore
+
+    plugins = {p.name: {"distribution": p.distribution, "version": p.version} for p in manager.plugins.values() if p.ok}
+    return {
+        "format": "srcore-checkpoint/1", "srcore_version": srcore.__version__, "step": step, "stage": stage,
+        "stage_step": stage_step, "model": model_id, "metrics": dict(metrics), "best": best, "plugins": plugins,
+        "config": config_to_dict(cfg), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _get_rng() -> dict[str, Any]:
+    st = np.random.get_state()
+    out: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (st[0], torch.from_numpy(st[1].astype(np.int64)), int(st[2]), int(st[3]), float(st[4])),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def _set_rng(st: Mapping[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    n = st["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+    py = st["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])

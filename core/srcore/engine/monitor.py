@@ -1,0 +1,134 @@
+"""What a person watches during a run (rank 0 only): JSONL log, TensorBoard, curves, samples.
+
+* ``log.jsonl``: one JSON object per logged step or validation, every value;
+* ``curves.png``: training losses and validation metrics against the step, redrawn at each
+  validation (matplotlib, Agg backend: no display needed);
+* ``samples/step_XXXXXXX.png``: rows of bicubic | SR | HR crops of the first validation images;
+* ``tb/``: TensorBoard scalars when ``train.tensorboard`` is on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def to_float(v: Any) -> float:
+    return float(v.detach().float().mean().item()) if isinstance(v, torch.Tensor) else float(v)
+
+
+class Monitor:
+    def __init__(self, run_dir: Path, tensorboard: bool = False, enabled: bool = True) -> None:
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.log_path = run_dir / "log.jsonl"
+        self.tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tb"))
+            except ImportError:
+                print("warning: tensorboard is not installed; pip install 'srcore[tensorboard]'")
+
+    def log(self, step: int, kind: str, values: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "kind": kind, "time": round(time.time(), 3)}
+        row.update({k: to_float(v) for k, v in values.items()})
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"{kind}/{k}" if kind == "val" else k, to_float(v), step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def read_log(run_dir: Path, after_step: int | None = None) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    return rows
+
+
+def truncate_log(run_dir: Path, step: int) -> None:
+    """Drop log rows after ``step`` (a resumed run rewrites what the killed one logged)."""
+    path = Path(run_dir) / "log.jsonl"
+    if path.is_file():
+        rows = [r for r in read_log(run_dir) if r.get("step", 0) <= step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def plot_curves(run_dir: Path, out: Path | None = None) -> Path | None:
+    """Loss curves (log scale) and one panel per validation metric, from ``log.jsonl``."""
+    rows = read_log(run_dir)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in rows if r["kind"] == "train"]
+    val = [r for r in rows if r["kind"] == "val"]
+    loss_keys = sorted({k for r in train for k in r if k.startswith("loss/")})
+    val_keys = sorted({k for r in val for k in r if k not in ("step", "kind", "time")})
+    panels = 1 + len(val_keys)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.5), squeeze=False)
+    ax = axes[0][0]
+    for k in loss_keys:
+        pts = [(r["step"], r[k]) for r in train if k in r and math.isfinite(r[k])]
+        if pts:
+            ax.plot(*zip(*pts), label=k.removeprefix("loss/"))
+    ax.set_title("training losses")
+    ax.set_xlabel("step")
+    if any(v > 0 for r in train for k, v in r.items() if k in loss_keys):
+        ax.set_yscale("log")
+    if loss_keys:
+        ax.legend(fontsize=7)
+    for ax, k in zip(axes[0][1:], val_keys):
+        pts = [(r["step"], r[k]) for r in val if k in r]
+        ax.plot(*zip(*pts), marker="o")
+        ax.set_title(k)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    out = out or Path(run_dir) / "curves.png"
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def sample_grid(rows: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], path: Path, crop: int = 128) -> Path:
+    """A PNG with one row per image: bicubic | SR | HR, center crops of ``crop`` HR pixels."""
+    from srcore.data.io import write_image
+
+    cells = []
+    for bic, sr, hr in rows:
+        h, w = hr.shape[-2:]
+        ch, cw = min(crop, h), min(crop, w)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        parts = [t[..., top : top + ch, left : left + cw].reshape(3, ch, cw) for t in (bic, sr, hr)]
+        parts = [torch.nn.functional.pad(p, (0, crop - cw + 4, 0, crop - ch + 4), value=1.0) for p in parts]
+        cells.append(torch.cat(parts, dim=-1))
+    grid = torch.cat(cells, dim=-2).clamp(0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, grid)
+    return path

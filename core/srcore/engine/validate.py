@@ -1,0 +1,98 @@
+"""Validation during training: sharded over ranks, reduced, identical result on every rank.
+
+Each rank super-resolves the images ``i`` with ``i % world_size == rank`` (full images, through
+``srcore.infer.super_resolve``), accumulates per-metric sums in float64, and one all-reduce
+gives every rank the same means, so no rank waits at a collective while another works alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from srcore.engine import dist as D
+
+LOWER_IS_BETTER = ("lpips", "fid", "niqe", "pi", "dists", "mse", "l1")
+
+
+def higher_is_better(label: str, metric: Any = None) -> bool:
+    flag = getattr(metric, "higher_is_better", None)
+    if flag is not None:
+        return bool(flag)
+    name = label.rsplit("/", 1)[-1].split("@")[0].lower()
+    return not any(name == k or name.endswith(k) for k in LOWER_IS_BETTER)
+
+
+def metric_value(metric: Any, sr: torch.Tensor, hr: torch.Tensor) -> float:
+    """One image's value; metrics return a scalar or one value per batch item."""
+    v = metric(sr, hr)
+    if isinstance(v, torch.Tensor):
+        return float(v.double().mean().item())
+    if isinstance(v, Mapping):
+        return float(next(iter(v.values())))
+    return float(v)
+
+
+def _shard(items: Any, rank: int, world: int, limit: int | None) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    if hasattr(items, "__len__") and hasattr(items, "__getitem__"):
+        n = len(items) if limit is None else min(limit, len(items))
+        for i in range(rank, n, world):
+            yield i, items[i]
+        return
+    for i, item in enumerate(items):
+        if limit is not None and i >= limit:
+            return
+        if i % world == rank:
+            yield i, item
+
+
+@torch.no_grad()
+def validate(
+    upscaler: Any,
+    sets: Mapping[str, Any],
+    metrics: Sequence[tuple[str, Any]],
+    conditions: Sequence[float | None],
+    dinfo: D.DistInfo,
+    device: torch.device,
+    max_images: int | None = None,
+    samples: int = 0,
+) -> tuple[dict[str, float], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+    """Means of every metric per set (and condition), plus (bicubic, SR, HR) rows for samples."""
+    from srcore.data.resize import imresize
+    from srcore.infer import super_resolve
+
+    labels: list[str] = []
+    for set_name in sets:
+        for cond in conditions:
+            suffix = "" if cond is None else f"@{cond:g}"
+            labels += [f"{set_name}/{m}{suffix}" for m, _ in metrics]
+    sums = torch.zeros(len(labels) + len(sets), dtype=torch.float64)
+    rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    col = 0
+    for k, items in enumerate(sets.values()):
+        start = col
+        for _i, item in _shard(items, dinfo.rank, dinfo.world_size, max_images):
+            lr, hr = item["lr"].unsqueeze(0).float(), item["hr"].unsqueeze(0).float()
+            j = start
+            for cond in conditions:
+                sr = super_resolve(upscaler, lr, cond=cond, device=device)
+                sr = sr[..., : hr.shape[-2], : hr.shape[-1]]
+                for _, metric in metrics:
+                    sums[j] += metric_value(metric, sr, hr)
+                    j += 1
+                if len(rows) < samples and k == 0 and cond == conditions[-1]:
+                    bic = imresize(lr, size=hr.shape[-2:]).clamp(0, 1)
+                    rows.append((bic[0], sr[0], hr[0]))
+            sums[len(labels) + k] += 1
+        col = start + len(conditions) * len(metrics)
+    sums = D.all_reduce_sum(sums.to(device) if device.type == "cuda" else sums).cpu()
+    out: dict[str, float] = {}
+    col = 0
+    for k, _ in enumerate(sets):
+        count = max(1.0, float(sums[len(labels) + k]))
+        for _ in range(len(conditions) * len(metrics)):
+            out[labels[col]] = float(sums[col]) / count
+            col += 1
+    return out, rows
