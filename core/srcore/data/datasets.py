@@ -1,0 +1,273 @@
+"""Training and evaluation datasets.
+
+``make_train_dataset`` returns a map-style ``Dataset`` of dicts of CHW float32 tensors:
+``lr``, ``hr`` already in the model's colour space (Y when ``info.in_channels == 1``; ``lr``
+bicubic-upsampled to the HR size when ``info.pre_upsampled``) and ``lr_real`` (a real-LR patch
+of another image, for unpaired training) when ``cfg.lr_real`` is set. Sources: an HR folder
+(LR paired by file stem from ``cfg.lr``, or made on the fly by ``cfg.degradation``), a named
+set under the data root, an HDF5 patch file, or ``builtin:skimage``.
+
+``make_eval_dataset`` yields whole images ``{name, lr, hr}`` in RGB: HR cropped to a multiple of
+the scale, LR from a paired folder or from a degradation (default: MATLAB bicubic stored as
+8 bits, the benchmark protocol). Random degradation parameters of eval sets are seeded per
+image, so every run sees the same LR.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from srcore.data.color import rgb_to_y
+from srcore.data.h5 import H5Patches, is_h5
+from srcore.data.io import list_images, read_image
+from srcore.data.resize import imresize
+from srcore.data.sets import BUILTIN_SKIMAGE, resolve_set, skimage_photos
+from srcore.data.transforms import mod_crop, paired_random_crop, randint, random_crop, random_dihedral
+from srcore.errors import SrcoreError
+from srcore.registry import ModelInfo, Registries
+
+
+def _sample_generator() -> torch.Generator:
+    """A generator seeded from torch's global RNG, which DataLoader seeds per worker."""
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+
+
+def to_model_space(
+    lr: torch.Tensor, hr: torch.Tensor, info: ModelInfo, scale: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB/Y selection and pre-upsampling, the last step of every training sample."""
+    if info.in_channels == 1:
+        lr = rgb_to_y(lr) if lr.shape[0] == 3 else lr
+        hr = rgb_to_y(hr) if hr.shape[0] == 3 else hr
+    elif lr.shape[0] != info.in_channels or hr.shape[0] != info.out_channels:
+        raise SrcoreError(
+            f"the data has {lr.shape[0]}-channel patches but the model takes {info.in_channels} channel(s) "
+            "(a Y-only HDF5 file cannot train an RGB model)"
+        )
+    if info.pre_upsampled and lr.shape[-2:] != hr.shape[-2:]:
+        lr = imresize(lr.unsqueeze(0).double(), scale, size=tuple(hr.shape[-2:]))[0].float()
+    elif not info.pre_upsampled and lr.shape[-2:] == hr.shape[-2:] and scale > 1:
+        raise SrcoreError(
+            "the LR patches have the HR size (pre-upsampled data, e.g. data_aug --same_size) but the model "
+            "takes LR-size input"
+        )
+    return lr.contiguous(), hr.contiguous()
+
+
+def match_lr_files(hr_files: list[Path], lr_dir: Path, scale: int) -> list[Path]:
+    """LR file for each HR file, by stem: exact, ``<stem>x<s>``, ``<stem>_x<s>``, or HR -> LR."""
+    lr_files = {p.stem.lower(): p for p in list_images(lr_dir)}
+    out, missing = [], []
+    for hr in hr_files:
+        stem = hr.stem.lower()
+        candidates = [stem, f"{stem}x{scale}", f"{stem}_x{scale}", re.sub("hr", "lr", stem)]
+        found = next((lr_files[c] for c in candidates if c in lr_files), None)
+        if found is None:
+            missing.append(hr.name)
+        else:
+            out.append(found)
+    if missing:
+        raise SrcoreError(
+            f"no LR image in {lr_dir} for {len(missing)} HR image(s): {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "")
+        )
+    return out
+
+
+def check_pair_sizes(lr: torch.Tensor, hr: torch.Tensor, scale: int, lr_path: Any, hr_path: Any) -> torch.Tensor:
+    """The HR cropped to ``scale`` x the LR size; a clear error when the sizes do not fit."""
+    (lh, lw), (hh, hw) = lr.shape[-2:], hr.shape[-2:]
+    if (hh // scale, hw // scale) != (lh, lw):
+        raise SrcoreError(
+            f"size mismatch at scale {scale}: LR {lr_path} is {lh}x{lw}, HR {hr_path} is {hh}x{hw} "
+            f"(expected LR {hh // scale}x{hw // scale})"
+        )
+    return hr[..., : lh * scale, : lw * scale]
+
+
+def hr_files_of(spec: str, root: str | Path | None) -> list[Path]:
+    if spec == BUILTIN_SKIMAGE:
+        return skimage_photos()
+    path = resolve_set(spec, root)
+    files = [path] if path.is_file() else list_images(path)
+    if not files:
+        raise SrcoreError(f"no images in {path}")
+    return files
+
+
+class FolderPatches(Dataset):
+    """Random aligned patches from whole images; LR paired from files or degraded on the fly.
+
+    On-the-fly LR is made from the cropped HR patch (mirror boundaries at the patch edge, as
+    Real-ESRGAN-style pipelines do), which costs one resize of a patch instead of an image.
+    """
+
+    def __init__(
+        self, hr_files: list[Path], *, scale: int, info: ModelInfo, patch_size: int, flip: bool, rot90: bool,
+        repeat: int = 1, lr_files: list[Path] | None = None, degradation: Any = None,
+        lr_real_files: list[Path] | None = None,
+    ) -> None:
+        if patch_size % scale:
+            raise SrcoreError(f"data.train.patch_size {patch_size} is not a multiple of the scale {scale}")
+        if lr_files is None and degradation is None:
+            raise SrcoreError("give paired LR files or a degradation")
+        if degradation is not None and getattr(degradation, "scale", scale) != scale:
+            raise SrcoreError(f"the degradation downscales by {degradation.scale}, the model by {scale}")
+        self.hr_files, self.lr_files, self.lr_real_files = hr_files, lr_files, lr_real_files
+        self.scale, self.info, self.patch_size = scale, info, patch_size
+        self.flip, self.rot90, self.repeat, self.degradation = flip, rot90, repeat, degradation
+
+    def __len__(self) -> int:
+        return len(self.hr_files) * self.repeat
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        gen = _sample_generator()
+        i = index % len(self.hr_files)
+        hr_path = self.hr_files[i]
+        hr = read_image(hr_path)
+        if self.lr_files is not None:
+            lr = read_image(self.lr_files[i])
+            hr = check_pair_sizes(lr, hr, self.scale, self.lr_files[i], hr_path)
+            lr, hr = paired_random_crop(lr, hr, self.patch_size, self.scale, gen, name=str(hr_path))
+        else:
+            hr = random_crop(hr, self.patch_size, gen, name=str(hr_path))
+            lr = self.degradation(hr.unsqueeze(0), generator=gen)[0].float()
+        lr, hr = random_dihedral([lr, hr], self.flip, self.rot90, gen)
+        lr, hr = to_model_space(lr, hr, self.info, self.scale)
+        sample = {"lr": lr, "hr": hr}
+        if self.lr_real_files:
+            sample["lr_real"] = self._real_patch(gen)
+        return sample
+
+    def _real_patch(self, gen: torch.Generator) -> torch.Tensor:
+        assert self.lr_real_files is not None
+        path = self.lr_real_files[randint(len(self.lr_real_files), gen)]
+        patch = random_crop(read_image(path), self.patch_size // self.scale, gen, name=str(path))
+        (patch,) = random_dihedral([patch], self.flip, self.rot90, gen)
+        if self.info.in_channels == 1:
+            patch = rgb_to_y(patch)
+        return patch.contiguous()
+
+
+class H5PatchDataset(Dataset):
+    """Patches of an HDF5 file; cropped further only when ``patch_size`` is smaller than stored."""
+
+    def __init__(
+        self, path: Path, *, scale: int, info: ModelInfo, patch_size: int, flip: bool, rot90: bool, repeat: int = 1
+    ) -> None:
+        self.patches = H5Patches(path)
+        if info.in_channels == 3 and self.patches.channels == 1:
+            raise SrcoreError(f"{path} holds Y-only patches (--single_y) but the model takes RGB")
+        if self.patches.same_size and not info.pre_upsampled:
+            raise SrcoreError(f"{path} holds pre-upsampled LR patches (--same_size) but the model takes LR-size input")
+        if not self.patches.same_size and self.patches.hr_shape[1] != self.patches.lr_shape[1] * scale:
+            raise SrcoreError(
+                f"{path}: HR patches {self.patches.hr_shape[1]} px and LR patches {self.patches.lr_shape[1]} px "
+                f"do not match the scale {scale}"
+            )
+        self.scale, self.info, self.patch_size = scale, info, patch_size
+        self.flip, self.rot90, self.repeat = flip, rot90, repeat
+
+    def __len__(self) -> int:
+        return len(self.patches) * self.repeat
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        gen = _sample_generator()
+        lr, hr = self.patches[index % len(self.patches)]
+        if self.patch_size < min(hr.shape[-2:]):
+            lr, hr = paired_random_crop(lr, hr, self.patch_size, self.scale, gen, name=str(self.patches.path))
+        lr, hr = random_dihedral([lr, hr], self.flip, self.rot90, gen)
+        lr, hr = to_model_space(lr, hr, self.info, self.scale)
+        return {"lr": lr, "hr": hr}
+
+
+def build_degradation(ref: Any, scale: int, registries: Registries) -> Any:
+    """Build a degradation ComponentRef with its ``scale`` set to the model's (when it has one)."""
+    comp = registries.degradations.get(ref.id)
+    params = dict(ref.params)
+    if "scale" in comp.config_cls.model_fields and "scale" not in params:
+        params["scale"] = scale
+    deg = comp.build(comp.parse_config(params, where="data.train.degradation.params"))
+    if getattr(deg, "scale", scale) != scale:
+        raise SrcoreError(
+            f"data.train.degradation '{comp.id}' downscales by {deg.scale} but the model's scale is {scale}"
+        )
+    return deg
+
+
+def make_train_dataset(
+    cfg: Any, *, scale: int, info: ModelInfo, registries: Registries, root: str | Path | None
+) -> Dataset:
+    """The training dataset described by ``TrainDataConfig`` (see module doc)."""
+    if cfg.hr != BUILTIN_SKIMAGE and is_h5(cfg.hr):
+        path = resolve_set(cfg.hr, root)
+        return H5PatchDataset(
+            path, scale=scale, info=info, patch_size=cfg.patch_size, flip=cfg.flip, rot90=cfg.rot90, repeat=cfg.repeat
+        )
+    hr_files = hr_files_of(cfg.hr, root)
+    lr_files = match_lr_files(hr_files, resolve_set(cfg.lr, root), scale) if cfg.lr else None
+    degradation = None if lr_files is not None else build_degradation(cfg.degradation, scale, registries)
+    lr_real = list_images(resolve_set(cfg.lr_real, root)) if cfg.lr_real else None
+    if cfg.lr_real and not lr_real:
+        raise SrcoreError(f"data.train.lr_real: no images in {cfg.lr_real}")
+    return FolderPatches(
+        hr_files, scale=scale, info=info, patch_size=cfg.patch_size, flip=cfg.flip, rot90=cfg.rot90,
+        repeat=cfg.repeat, lr_files=lr_files, degradation=degradation, lr_real_files=lr_real,
+    )
+
+
+class EvalSet(Dataset):
+    """Whole images ``{name, lr, hr}`` (RGB, CHW) of one benchmark set at one scale."""
+
+    def __init__(
+        self, hr_files: list[Path], *, scale: int, lr_files: list[Path] | None = None, degradation: Any = None,
+        name: str = "",
+    ) -> None:
+        self.hr_files, self.lr_files, self.scale, self.name = hr_files, lr_files, scale, name
+        if lr_files is None and degradation is None:
+            from srcore.data.degrade import BicubicMatlab
+
+            degradation = BicubicMatlab(scale)
+        self.degradation = degradation
+
+    def __len__(self) -> int:
+        return len(self.hr_files)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        hr_path = self.hr_files[index]
+        hr = read_image(hr_path)
+        if self.lr_files is not None:
+            lr = read_image(self.lr_files[index])
+            hr = check_pair_sizes(lr, hr, self.scale, self.lr_files[index], hr_path)
+        else:
+            hr = mod_crop(hr, self.scale)
+            seed = (getattr(self.degradation, "seed", None) or 0) * 1_000_003 + index
+            gen = torch.Generator().manual_seed(seed)
+            lr = self.degradation(hr.unsqueeze(0).double(), generator=gen)[0].float()
+        return {"name": hr_path.stem, "lr": lr, "hr": hr}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+def make_eval_dataset(
+    spec: str | Path | Mapping[str, Any], *, scale: int, root: str | Path | None, degradation: Any = None
+) -> EvalSet:
+    """A benchmark set at ``scale``: ``"set5"``, a folder of HR images, or ``{"hr": ..., "lr": ...}``."""
+    from srcore.data.sets import set_display_name
+
+    if isinstance(spec, Mapping):
+        hr_spec, lr_spec = str(spec["hr"]), spec.get("lr")
+    else:
+        hr_spec, lr_spec = str(spec), None
+    hr_files = hr_files_of(hr_spec, root)
+    lr_files = match_lr_files(hr_files, resolve_set(str(lr_spec), root), scale) if lr_spec else None
+    name = set_display_name(resolve_set(hr_spec, root)) if hr_spec != BUILTIN_SKIMAGE else "skimage"
+    return EvalSet(hr_files, scale=scale, lr_files=lr_files, degradation=degradation, name=name)
