@@ -24,3 +24,13 @@ def detect_srrescgan(state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
     params["channels"] = int(state_dict["model.conv1.weight_v"].shape[0])
     note = "SRResCGAN generator (RaoUmer/SRResCGAN release); scale not stored, x4 assumed"
     return CheckpointMatch(model="srrescgan:srrescgan", params=params, state_dict=dict(state_dict), note=note)
+
+
+def detect_dsgan(state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
+    """DSGAN's ``300_G.pth`` (keys ``block_input.0.weight``, ``res_blocks.{i}.conv1`` ...)."""
+    if "block_input.0.weight" not in state_dict or "block_output.weight" not in state_dict:
+        return None
+    blocks = {int(k.split(".")[1]) for k in state_dict if k.startswith("res_blocks.")}
+    params = {"n_res_blocks": max(blocks) + 1 if blocks else 0}
+    note = "DSGAN degradation generator G_d (same-size LR -> LR); use it as degradation srrescgan:dsgan"
+    return CheckpointMatch(model="srrescgan:dsgan_g", params=params, state_dict=dict(state_dict), note=note)

@@ -21,11 +21,8 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
-
-from srcore.registry import StrictModel
 
 # Daubechies-7 high-pass decomposition filter (14 taps), as in the original Wmad_estimator.
 DB7_DECOMP_HIGH = (
@@ -34,19 +31,6 @@ DB7_DECOMP_HIGH = (
     0.03802993693503463, -0.01657454163101562, -0.012550998556013784, 0.00042957797300470274,
     0.0018016407039998328, 0.0003537138000010399,
 )  # fmt: skip
-
-
-class SRResCGANConfig(StrictModel):
-    """Options of the SRResCGAN generator (defaults = the released x4 model)."""
-
-    scale: int = Field(4, ge=1, description="Upscaling factor (the released weights are x4).")
-    depth: int = Field(5, ge=1, description="Residual blocks in ResCNet (5 in the paper).")
-    channels: int = Field(64, ge=1, description="Feature channels of ResCNet.")
-    clip: bool = Field(
-        True,
-        description="Hardtanh clip of the output to [0, 255] inside G, as the original (its "
-        "SRResCGAN+ therefore averages clipped members); false returns the unclipped estimate.",
-    )
 
 
 class WNConv(nn.Module):
@@ -173,7 +157,3 @@ class SRResCGAN(nn.Module):
     def forward_unclipped(self, x: torch.Tensor) -> torch.Tensor:
         """[0, 1] in, unclipped estimate out (for ensembles that clip once after averaging)."""
         return self.forward_255(x * 255.0, clip=False) / 255.0
-
-
-def build_srrescgan(cfg: SRResCGANConfig) -> SRResCGAN:
-    return SRResCGAN(cfg.scale, cfg.depth, cfg.channels, cfg.clip)
