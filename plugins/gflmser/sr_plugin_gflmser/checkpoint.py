@@ -93,7 +93,7 @@ def detect(sd: Mapping[str, Any]) -> Any:
     """``srcore_detect_checkpoint`` answer: a merged official H2L+L2H dict is ``gflmser:gflmser``."""
     from srcore.registry import CheckpointMatch
 
-    if not (is_official_h2l(sd) and is_official_l2h(sd)) or not _is_v1_layout(sd):
+    if not (is_official_h2l(sd) and is_official_l2h(sd)):
         return None
     return CheckpointMatch(
         model="gflmser:gflmser",

@@ -89,14 +89,14 @@ class BidirectionalStep(TrainStep):
             return self._h2l_adversarial(x_in, lr, real, ctx)
         return self._l2h(x_in, hr, ctx)
 
-    def _h2l_content(self, x_in: torch.Tensor, lr: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+    def _h2l_content(self, x_in: torch.Tensor, lr: torch.Tensor, ctx: StepContext) -> dict[str, torch.Tensor]:
         with ctx.autocast():
             loss = self.p.content_weight * F.mse_loss(self.h2l(x_in)[0].float(), lr)
         ctx.backward(loss, "generator")
         ctx.optimizer_step("generator")
-        return {"h2l_mse": loss.item()}
+        return {"loss/h2l_mse": loss.detach()}
 
-    def _d_step(self, real01: torch.Tensor, fake01: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+    def _d_step(self, real01: torch.Tensor, fake01: torch.Tensor, ctx: StepContext) -> dict[str, torch.Tensor]:
         assert self.d is not None
         self.d.requires_grad_(True)
         with ctx.autocast():
@@ -105,11 +105,11 @@ class BidirectionalStep(TrainStep):
         ctx.backward(loss, "discriminator")
         ctx.optimizer_step("discriminator")
         self.d.requires_grad_(False)  # the generator's adversarial term must not leave grads in D
-        return {"d_loss": loss.item(), "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+        return {"loss/d": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
     def _h2l_adversarial(
         self, x_in: torch.Tensor, lr: torch.Tensor, real: torch.Tensor, ctx: StepContext
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         assert self.d is not None
         with ctx.autocast():
             fake = self.h2l(x_in)[0]
@@ -125,21 +125,21 @@ class BidirectionalStep(TrainStep):
             content = self.p.content_weight * F.mse_loss(fake.float(), lr)
         ctx.backward(content if self.p.separate_h2l_updates else adv + content, "generator")
         ctx.optimizer_step("generator")
-        return {**logs, "h2l_adv": adv.item(), "h2l_mse": content.item()}
+        return {**logs, "loss/h2l_adv": adv.detach(), "loss/h2l_mse": content.detach()}
 
-    def _l2h(self, x_in: torch.Tensor, hr: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+    def _l2h(self, x_in: torch.Tensor, hr: torch.Tensor, ctx: StepContext) -> dict[str, torch.Tensor]:
         with torch.no_grad(), ctx.autocast():  # H2L frozen in this phase (v1 never steps it)
             fake_lr, skips = self.h2l(x_in)
         with ctx.autocast():
             sr = self.l2h(fake_lr, skips)
-        logs: dict[str, float] = {}
+        logs: dict[str, torch.Tensor] = {}
         loss = self.p.hr_weight * F.mse_loss(sr.float(), hr)
-        logs["l2h_mse"] = loss.item()
+        logs["loss/l2h_mse"] = loss.detach()
         if self.d is not None:
             logs.update(self._d_step(to_unit(hr), to_unit(sr), ctx))
             with ctx.autocast():
                 adv = self.p.hr_adv_weight * self.gan.g_loss(self.d(to_unit(sr)).float())
-            logs["l2h_adv"] = adv.item()
+            logs["loss/l2h_adv"] = adv.detach()
             loss = loss + adv
         ctx.backward(loss, "generator")
         ctx.optimizer_step("generator")
