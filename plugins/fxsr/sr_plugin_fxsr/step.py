@@ -29,14 +29,23 @@ def per_sample(err: torch.Tensor) -> torch.Tensor:
 
 
 def weight_gradient(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``x`` unchanged in value, with the gradient reaching sample i multiplied by ``w[i]``.
-
-    Applied to D's logits on the fakes, this weights each sample's adversarial gradient by its
-    own w_adv(t_i) for every GAN type, relativistic ones included (whose loss does not split
-    into per-sample terms); with equal weights it is exactly ``w *`` the usual loss gradient.
-    """
+    """``x`` unchanged in value, with the gradient reaching sample i multiplied by ``w[i]``."""
     w = w.reshape(-1, *([1] * (x.dim() - 1))).to(x.dtype)
     return x * w + (x * (1 - w)).detach()
+
+
+def weighted_g_loss(gan: Any, fake: torch.Tensor, real: torch.Tensor | None, w: torch.Tensor) -> torch.Tensor:
+    """Generator adversarial loss with per-sample weights ``w`` (N,).
+
+    Gradient: sample i's logits get w_i times the usual gradient, for every GAN type,
+    relativistic ones included (whose loss does not split into per-sample terms); for separable
+    losses (vanilla, lsgan, hinge, wgan) it is exactly the gradient of mean_i w_i * l_i, and
+    with equal weights exactly w * the usual loss. Value (for the logs): mean(w) * g_loss.
+    """
+    mean_w = w.mean()
+    if mean_w <= 0:
+        return fake.sum() * 0.0  # no adversarial pressure for this batch (keeps the graph connected)
+    return mean_w * gan.g_loss(weight_gradient(fake, w / mean_w), real)
 
 
 class ConditionalStep(TrainStep):
@@ -89,10 +98,9 @@ class ConditionalStep(TrainStep):
             if use_d:
                 assert self.discriminator is not None
                 real = self.discriminator(hr) if self.gan.needs_real_for_generator else None
-                fake = weight_gradient(self.discriminator(sr), w["adv"])
-                adv = self.gan.g_loss(fake, real)
+                adv = weighted_g_loss(self.gan, self.discriminator(sr), real, w["adv"])
                 loss = loss + adv
-                log["adv"] = adv.detach()
+                log["adv"] = adv.detach()  # weighted, like "loss"; the other terms are logged unweighted
         ctx.backward(loss, "generator")
         ctx.optimizer_step("generator")
         log.update({k: v.mean().detach() for k, v in terms.items()}, loss=loss.detach())

@@ -11,7 +11,7 @@ import torch
 from sr_plugin_fxsr.config import ConditionalParams
 from sr_plugin_fxsr.controller import DS, StyleController, TSampling
 from sr_plugin_fxsr.model import FxSRNet, uniform_map
-from sr_plugin_fxsr.step import ConditionalStep, weight_gradient
+from sr_plugin_fxsr.step import ConditionalStep, weight_gradient, weighted_g_loss
 from srcore.config import RunConfig, StageConfig
 from srcore.engine.api import StepSetup
 from srcore.errors import ConfigError
@@ -92,24 +92,32 @@ def test_loss_weights_each_sample_by_its_own_t(registries) -> None:
     torch.testing.assert_close(out["pixel"], per.mean())
 
 
-def test_weight_gradient_scales_each_samples_adversarial_gradient() -> None:
+def test_weighted_adversarial_loss_weights_each_sample() -> None:
     logits = torch.randn(5, 1, generator=torch.Generator().manual_seed(0))
     w = torch.tensor([0.0, 0.5, 1.0, 2.0, 0.25])
-    for kind in ("vanilla", "lsgan", "hinge"):  # separable: equals sum_i w_i l_i / N
+    for kind in ("vanilla", "lsgan", "hinge"):  # separable: the gradient of mean_i w_i l_i
         gan = GANLoss(kind)
         a = logits.clone().requires_grad_(True)
-        gan.g_loss(weight_gradient(a, w)).backward()
+        ours = weighted_g_loss(gan, a, None, w)
+        ours.backward()
         b = logits.clone().requires_grad_(True)
-        per = torch.stack([gan.g_loss(b[i: i + 1]) for i in range(5)])
-        (w * per).mean().backward()
+        (w * torch.stack([gan.g_loss(b[i: i + 1]) for i in range(5)])).mean().backward()
         torch.testing.assert_close(a.grad, b.grad)
+        torch.testing.assert_close(ours, w.mean() * gan.g_loss(logits))  # logged value
     real = torch.randn(5, 1, generator=torch.Generator().manual_seed(1))
-    gan = GANLoss("ragan")  # relativistic: equal weights give exactly w * the usual gradient
+    gan = GANLoss("ragan")  # relativistic: equal weights give exactly w * the usual loss
     a = logits.clone().requires_grad_(True)
-    gan.g_loss(weight_gradient(a, torch.full((5,), 0.3)), real).backward()
+    ours = weighted_g_loss(gan, a, real, torch.full((5,), 0.3))
+    ours.backward()
     b = logits.clone().requires_grad_(True)
-    (0.3 * gan.g_loss(b, real)).backward()
+    expected = 0.3 * gan.g_loss(b, real)
+    expected.backward()
+    torch.testing.assert_close(ours, expected)
     torch.testing.assert_close(a.grad, b.grad)
+    # unequal weights: a sample with weight 0 gets no adversarial gradient
+    a = logits.clone().requires_grad_(True)
+    weighted_g_loss(gan, a, real, w).backward()
+    assert a.grad[0].abs().item() == 0 and a.grad[1:].abs().min() > 0
     assert (weight_gradient(logits, w) - logits).abs().max() < 1e-6  # the value is unchanged
 
 
