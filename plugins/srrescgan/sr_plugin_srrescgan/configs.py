@@ -82,3 +82,11 @@ class SRStepParams(StrictModel):
         description="Weights to start G from (the original starts from its G_perceptual.pth); "
         "any file srcore can load as srrescgan:srrescgan.",
     )
+
+
+class DSGANStepParams(StrictModel):
+    """Options of the DSGAN step."""
+
+    downscale: int = Field(
+        4, ge=1, description="G_d's input is the MATLAB-bicubic HR patch / downscale (512 -> 128 in DSGAN)."
+    )

@@ -13,6 +13,7 @@ from sr_plugin_srrescgan.configs import (
     DSGANDegradationConfig,
     DSGANDiscriminatorConfig,
     DSGANGeneratorConfig,
+    DSGANStepParams,
     JpegChainConfig,
     LPIPSLossConfig,
     SensorNoiseChainConfig,
@@ -163,7 +164,10 @@ def srcore_register_recipes(register: RecipeRegistrar) -> None:
         description="SRResCGAN SR stage: mixup, 10 L1 + VGG54 + TV-diff + RaGAN on high-pass images.",
     )
     register.step(
-        "dsgan", dsgan_step, description="DSGAN: colour + LPIPS + texture GAN on high frequencies, unpaired real LR."
+        "dsgan",
+        dsgan_step,
+        config=DSGANStepParams,
+        description="DSGAN: colour + LPIPS + texture GAN on high frequencies, unpaired real LR.",
     )
     register(
         "srrescgan-x4",

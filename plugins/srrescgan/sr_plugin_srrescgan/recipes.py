@@ -8,8 +8,10 @@ normalised as if they were [0, 1]: the original's quirk, reproduced on purpose (
 ``input_range: 255`` in the perceptual term to feed VGG correctly scaled images instead).
 ``init_generator`` is empty: the original starts from its G_perceptual.pth.
 
-``srrescgan-dsgan``: dsgan/train.py defaults. The run's model is G_d; ``lr`` = MATLAB-bicubic
-/4 of clean HR patches (512 -> 128), ``lr_real`` = 128x128 patches of the real-domain images.
+``srrescgan-dsgan``: dsgan/train.py defaults. The run's model is G_d (scale 1): the step makes
+its input z = MATLAB-bicubic /4 of the 512x512 clean HR patch (128x128) and compares G_d(z)
+with a 128x128 window of a real-domain patch (``lr_real``, cropped at 512 by the dataset, so
+real-domain images must be at least 512 pixels on each side).
 The original decays the learning rate linearly to 0 over epochs 150-300 (~32k of ~65k
 iterations on DF2K); the core has no linear-decay schedule, so the recipe keeps it constant.
 """
@@ -80,7 +82,6 @@ DSGAN_RECIPE: dict[str, Any] = {
         "train": {
             "hr": "builtin:skimage",
             "lr_real": "realworld_lr",
-            "degradation": {"id": "core:bicubic", "params": {"scale": 4, "quantize": False}},
             "patch_size": 512,
             "batch_size": 16,
             "flip": True,
@@ -92,6 +93,7 @@ DSGAN_RECIPE: dict[str, Any] = {
             "name": "dsgan",
             "steps": 65000,
             "step": "srrescgan:dsgan",
+            "step_params": {"downscale": 4},
             "losses": [
                 {"id": "srrescgan:dsgan_color", "weight": 1.0, "label": "color"},
                 {"id": "srrescgan:lpips", "weight": 0.01, "label": "perceptual"},

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sr_plugin_srrescgan.configs import SRStepParams
+from sr_plugin_srrescgan.configs import DSGANStepParams, SRStepParams
 from sr_plugin_srrescgan.filters import high_pass
 from srcore.builtin.steps import build_losses, weighted_sum
 from srcore.engine.api import Batch, StepContext, StepSetup, TrainStep
@@ -105,15 +105,31 @@ class SRStep(TrainStep):
 # -- DSGAN ------------------------------------------------------------------------------------
 
 
+def random_crop_like(x: torch.Tensor, size: tuple[int, int], rng: torch.Generator) -> torch.Tensor:
+    """One random ``size`` window of the batch ``x`` (offsets drawn from ``rng``)."""
+    h, w = x.shape[-2:]
+    if h < size[0] or w < size[1]:
+        raise ValueError(f"real-domain patches {h}x{w} are smaller than the generated {size[0]}x{size[1]}")
+    top = int(torch.randint(0, h - size[0] + 1, (), generator=rng))
+    left = int(torch.randint(0, w - size[1] + 1, (), generator=rng))
+    return x[..., top : top + size[0], left : left + size[1]]
+
+
 class DSGANStep(TrainStep):
-    """DSGAN: G_d(z) vs real source-domain LR, z = bicubic-downscaled clean image (``lr``).
+    """DSGAN: z = MATLAB bicubic of the clean HR patch / downscale; G_d(z) vs real-domain patches.
 
     G: stage losses between G_d(z) and z (colour + LPIPS) + gan.weight * -log D(G_d(z));
-    D: -log D(real) - log(1 - D(G_d(z))), real = ``lr_real`` (both per-pixel means, not halved,
-    as dsgan/loss.py; computed from logits, i.e. without the original's +1e-8 inside the log).
+    D: -log D(real) - log(1 - D(G_d(z))), real = a window of ``lr_real`` of z's size (both
+    per-pixel means, not halved, as dsgan/loss.py; from logits, i.e. without its +1e-8).
+    The run's model is G_d (scale 1), so the dataset's ``hr`` patches are the 512 crops and
+    ``lr_real`` patches are as large; z is 128 and the real window 128, as in dsgan/train.py.
     """
 
     def __init__(self, setup: StepSetup) -> None:
+        from srcore.data.degrade import BicubicMatlab
+
+        self.params: DSGANStepParams = setup.params  # type: ignore[assignment]
+        self.down = BicubicMatlab(self.params.downscale, quantize=False)
         disc = discriminator(setup)
         self.networks = {"generator": setup.generator, "discriminator": disc}
         self.terms = build_losses(setup)
@@ -125,9 +141,10 @@ class DSGANStep(TrainStep):
 
     def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
         if "lr_real" not in batch:
-            raise ValueError("step srrescgan:dsgan needs real-domain LR patches: set data.train.lr_real")
+            raise ValueError("step srrescgan:dsgan needs real-domain patches: set data.train.lr_real")
         disc = self.networks["discriminator"]
-        z, real = batch["lr"], batch["lr_real"]
+        z = self.down(batch["hr"])
+        real = random_crop_like(batch["lr_real"], tuple(z.shape[-2:]), ctx.rng)
         logs: dict[str, torch.Tensor | float] = {}
 
         disc.requires_grad_(False)
