@@ -31,7 +31,8 @@ def test_sr_recipe_holds_the_original_settings(registries) -> None:
     cfg = resolve_run_config(registries, recipe="srrescgan-x4")
     st = cfg.stages[0]
     assert st.step == "srrescgan:sr" and st.steps == 51000
-    assert [(t.id, t.weight) for t in st.losses] == [("core:l1", 10.0), ("core:perceptual", 1.0), ("srrescgan:tv_diff", 1.0)]
+    terms = [(t.id, t.weight) for t in st.losses]
+    assert terms == [("core:l1", 10.0), ("core:perceptual", 1.0), ("srrescgan:tv_diff", 1.0)]
     assert st.losses[1].params["layers"] == {"conv5_4": 1.0} and st.losses[1].params["input_range"] == 1.0
     assert (st.gan.type, st.gan.weight) == ("ragan", 1.0) and st.discriminator.id == "core:vgg128"
     assert st.optim.lr == 1e-4 and st.schedule.milestones == [5000, 10000, 20000, 30000] and st.schedule.gamma == 0.5
