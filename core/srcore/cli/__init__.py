@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "export": "srcore.cli.export_cmd:export",
     "data": "srcore.cli.data_cmd:data",
     "runs": "srcore.cli.runs_cmd:runs",
+    "demo": "srcore.cli.demo_cmd:demo",
 }
 
 HELP = {
@@ -30,6 +31,7 @@ HELP = {
     "export": "Export a checkpoint to ONNX or safetensors.",
     "data": "Prepare training data (HDF5 patches or PNG folders).",
     "runs": "Inspect training runs.",
+    "demo": "Train a small model on bundled photos for a few CPU minutes and compare it with bicubic.",
 }
 
 

@@ -91,7 +91,7 @@ def train(
 
     data = dataset if dataset is not None else _train_dataset(cfg, scale, comp.info, regs)
     val_sets = dict(eval_sets) if eval_sets is not None else _eval_sets(cfg, scale)
-    metrics = _metrics(cfg, regs, dev)
+    metrics = build_metrics(cfg.val.metrics, regs, dev, scale)
     conditions: list[float | None] = list(cfg.val.condition) if comp.info.condition else [None]
     if comp.info.condition and not conditions:
         conditions = [0.0]
@@ -244,13 +244,18 @@ def _eval_sets(cfg: RunConfig, scale: int) -> dict[str, Any]:
     return {Path(s).name.lower(): make_eval_dataset(s, scale=scale, root=root) for s in cfg.val.sets}
 
 
-def _metrics(cfg: RunConfig, regs: Any, dev: torch.device) -> list[tuple[str, Any]]:
+def build_metrics(refs: Any, regs: Any, dev: torch.device, scale: int) -> list[tuple[str, Any]]:
+    """(label, metric) per reference; ``crop_border`` defaults to the scale (benchmark convention)."""
     out: list[tuple[str, Any]] = []
-    for ref in cfg.val.metrics:
+    for ref in refs:
         label = ref.id.split(":")[-1]
         if any(lab == label for lab, _ in out):
             label = f"{label}{len(out)}"
-        m = regs.build("metric", ref.id, ref.params)
+        comp = regs.metrics.get(ref.id)
+        params = dict(ref.params)
+        if "crop_border" in getattr(comp.config_cls, "model_fields", {}) and "crop_border" not in params:
+            params["crop_border"] = scale
+        m = comp.build(params)
         out.append((label, m.to(dev) if isinstance(m, nn.Module) else m))
     return out
 

@@ -2,7 +2,7 @@
 
 The k-th micro-batch of a run is a pure function of (seed, k, rank, world size): epoch ``e``
 permutes the dataset with a generator seeded by (seed, e) - the same on every rank, like
-``DistributedSampler.set_epoch`` - and each rank takes its own slice. Every item is produced
+``DistributedSampler.set_epoch`` - and the ranks take interleaved slices of that stream. Every item is produced
 under RNG seeded by (seed, epoch, position), so random crops, flips and on-the-fly degradations
 do not depend on worker processes or on where a run was resumed. Resuming is then "start the
 stream at micro-batch k": bit-identical data, with no sampler state to pickle.
@@ -49,34 +49,36 @@ class SeededItems(Dataset):
 
 
 class StreamSampler(Sampler[list[tuple[int, int, int]]]):
-    """Batches of (epoch, pos, index) from micro-batch ``start`` on, forever (drop-last epochs)."""
+    """Batches of (epoch, pos, index) from micro-batch ``start`` on, forever.
+
+    The run reads one endless stream of samples: epoch ``e`` is a seeded permutation of the
+    dataset, epochs follow each other, and micro-batch ``k`` of rank ``r`` is the slice
+    ``[(k * world + r) * batch, ... + batch)`` of the stream. Batches may straddle epochs, so a
+    set smaller than a batch (a handful of photographs) still works.
+    """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1, start: int = 0) -> None:
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.rank, self.world, self.start = rank, world, start
-        self.per_epoch = n // (batch_size * world)
-        if self.per_epoch == 0:
+        if n == 0:
             from srcore.errors import SrcoreError
 
-            raise SrcoreError(
-                f"the training set has {n} item(s), fewer than one batch ({batch_size} x {world} rank(s)); "
-                "lower data.train.batch_size or raise data.train.repeat"
-            )
+            raise SrcoreError("the training set is empty")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world, self.start = rank, world, start
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def _index(self, sample: int) -> tuple[int, int, int]:
+        epoch, pos = divmod(sample, self.n)
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 1))
+            self._perm = (epoch, torch.randperm(self.n, generator=g))
+        return epoch, pos, int(self._perm[1][pos])
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         k = self.start
         while True:
-            epoch, b = divmod(k, self.per_epoch)
-            g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 1))
-            perm = torch.randperm(self.n, generator=g)
-            per_rank = self.per_epoch * self.batch_size
-            mine = perm[self.rank * per_rank : (self.rank + 1) * per_rank]
-            while b < self.per_epoch:
-                lo = b * self.batch_size
-                pos0 = self.rank * per_rank + lo
-                yield [(epoch, pos0 + i, int(mine[lo + i])) for i in range(self.batch_size)]
-                b += 1
-                k += 1
+            first = (k * self.world + self.rank) * self.batch_size
+            yield [self._index(first + i) for i in range(self.batch_size)]
+            k += 1
 
     def __len__(self) -> int:  # the stream is endless; DataLoader only needs a number
         return 2**31

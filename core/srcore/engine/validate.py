@@ -26,8 +26,10 @@ def higher_is_better(label: str, metric: Any = None) -> bool:
 
 
 def metric_value(metric: Any, sr: torch.Tensor, hr: torch.Tensor) -> float:
-    """One image's value; metrics return a scalar or one value per batch item."""
-    v = metric(sr, hr)
+    """One image's value through the metric protocol (``update`` -> per-image values), or a call."""
+    v = metric.update(sr, hr) if hasattr(metric, "update") else metric(sr, hr)
+    if v is None:
+        raise ValueError(f"set-level metric {getattr(metric, 'name', metric)!r} cannot be used in validation")
     if isinstance(v, torch.Tensor):
         return float(v.double().mean().item())
     if isinstance(v, Mapping):
