@@ -117,7 +117,7 @@ def test_released_weights_match_official_forward_on_real_photo(data_root, weight
     if not path.is_file():
         pytest.skip(f"{path} is not available")
     sd = torch.load(weights("srrescgan_x4_RaoUmer.pth"), map_location="cpu", weights_only=True)
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)[100:164, 200:264]
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)[150:182, 250:282]
     lr255 = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1))).float()[None]
     expected = ref_forward(sd, lr255)
 
@@ -127,7 +127,7 @@ def test_released_weights_match_official_forward_on_real_photo(data_root, weight
     with torch.no_grad():
         out01 = model(lr255 / 255.0)  # framework boundary: [0, 1] in and out
         out255 = model.forward_255(lr255)
-    assert out01.shape == (1, 3, 256, 256)
+    assert out01.shape == (1, 3, 128, 128)
     assert (out255.double() - expected).abs().max().item() < 1e-2
     ours = (out01 * 255).round().clamp(0, 255)
     theirs = expected.round()
@@ -158,3 +158,39 @@ def test_unclipped_path_differs_only_by_clipping() -> None:
         clipped = model(x)
     assert raw.min() < 0 or raw.max() > 1
     assert torch.allclose(clipped, raw.clamp(0, 1))
+
+
+def test_plugin_conforms_and_self_ensemble_equals_official_srrescgan_plus(srcore_plugin) -> None:
+    """The engine's x8 ensemble of our model = test_srrescgan_plus.py's (its 8 transforms, mean)."""
+    from sr_plugin_srrescgan import plugin
+    from srcore.infer import super_resolve
+    from srcore.testing import check_conformance
+
+    registries = srcore_plugin(plugin, "srrescgan")
+    assert check_conformance(registries, "srrescgan", kinds=("model", "discriminator")) == []
+
+    torch.manual_seed(0)
+    model = registries.build("model", "srrescgan:srrescgan", {}).eval()
+    from srcore.engine.checkpoint import LoadedModel
+
+    comp = registries.models.get("srrescgan:srrescgan")
+    loaded = LoadedModel(model, comp, comp.info, {"scale": 4})
+    lr = torch.rand(1, 3, 8, 12, generator=torch.Generator().manual_seed(2))
+    ours = super_resolve(loaded, lr, self_ensemble=True)
+    # official utils.augment_img / inv_augment_img on HWC arrays, modes 0..7
+    fwd = [lambda a: a, lambda a: np.flipud(np.rot90(a)), np.flipud, lambda a: np.rot90(a, k=3),
+           lambda a: np.flipud(np.rot90(a, k=2)), np.rot90, lambda a: np.rot90(a, k=2),
+           lambda a: np.flipud(np.rot90(a, k=3))]  # fmt: skip
+    inv = [lambda a: a, lambda a: np.fliplr(np.rot90(a, k=3)), np.flipud, np.rot90, np.fliplr,
+           lambda a: np.rot90(a, k=3), lambda a: np.rot90(a, k=2), lambda a: np.fliplr(np.rot90(a))]  # fmt: skip
+    hwc = lr[0].permute(1, 2, 0).numpy() * 255
+    outs = []
+    with torch.no_grad():
+        for f, g in zip(fwd, inv):
+            x = torch.from_numpy(np.ascontiguousarray(f(hwc))).permute(2, 0, 1)[None].float()
+            y = model.forward_255(x)[0].permute(1, 2, 0).numpy()
+            outs.append(np.ascontiguousarray(g(y)))
+    theirs = np.clip(np.mean(outs, axis=0), 0, 255)
+    single = super_resolve(loaded, lr)[0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(ours[0].permute(1, 2, 0).numpy() * 255 - theirs).max() < 1e-3
+    assert np.abs(single - theirs).max() > 0.1  # the ensemble is not the single pass
