@@ -68,10 +68,10 @@ def batch(n: int = 4, hr: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def test_psnr_stage_builds_no_vgg_or_discriminator_and_lowers_the_pixel_loss(registries) -> None:
-    step, stage = make_step(registries, {"weights": {"pixel": 1.0}}, optim={"lr": 1e-3})
+    step, stage = make_step(registries, {"weights": {"pixel": 1.0}}, optim={"lr": 2e-3})
     assert set(step.networks) == {"generator"} and step.vgg is None
     ctx, b = Ctx(step, stage), batch()
-    logs = [step(b, ctx) for _ in range(25)]
+    logs = [step(b, ctx) for _ in range(12)]
     first, last = logs[0]["pixel"].item(), logs[-1]["pixel"].item()
     assert last < 0.7 * first, (first, last)
     assert set(logs[0]) == {"t_mean", "pixel", "loss"}
