@@ -35,7 +35,7 @@ def write_config(tmp: Path, **train: object) -> Path:
         "data": {"train": {"hr": str(photo_folder(tmp / "photos")), "patch_size": 16, "batch_size": 4}},
         "stages": [
             {"name": "a", "steps": STEPS // 2, "optim": {"lr": 5e-3}, "ema_decay": 0.9},
-            {"name": "b", "steps": STEPS // 2, "optim": {"lr": 2e-3},
+            {"name": "b", "steps": STEPS // 2, "optim": {"lr": 2e-3}, "ema_decay": 0.8,
              "schedule": {"type": "cosine", "warmup_steps": 5}},
         ],
         "train": {"save_every": 10, "log_every": 10, "keep_last": 3, "seed": 7, **train},

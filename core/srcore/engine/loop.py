@@ -124,11 +124,13 @@ def train(
         setup = StepSetup(cfg, stage, step_comp.parse_config(stage.step_params, where=f"stages.{si}.step_params"),
                           generator, regs, dev, extra)
         tstep = step_comp.builder(setup)  # type: ignore[misc]
-        if stage.ema_decay is not None and ema is None:
+        if stage.ema_decay is None:
+            ema = None  # an average of earlier stages' weights says nothing about this stage's
+        elif ema is None:
             ema = EMA(generator, stage.ema_decay)
-        elif stage.ema_decay is not None and ema is not None:
+        else:
             ema.decay = stage.ema_decay
-        ctx = Context(stage, dev, cfg.train.amp, rng, generator, ema if stage.ema_decay else None)
+        ctx = Context(stage, dev, cfg.train.amp, rng, generator, ema)
         schedules = {"generator": stage.schedule, "discriminator": stage.schedule_d}
         ctx.register_optimizers(dict(tstep.optimizers), schedules)
         networks = _networks(tstep, extra)
