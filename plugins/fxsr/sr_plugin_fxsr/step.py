@@ -2,7 +2,8 @@
 
 Per optimizer step: draw one t per sample (``ctx.rng``), feed it as a uniform map at the LR
 size, and minimise mean_i sum_k w_k(t_i) * L_k(i) over the style controller's active terms
-(pixel, VGG relu2_2 / relu4_4 / conv5_4 features, adversarial). A stage whose controller has
+(pixel, VGG relu2_2 / relu4_4 / conv5_4 features, adversarial); logged as ``loss/<term>``
+(unweighted means, except ``loss/adv``) and ``loss/total``. A stage whose controller has
 only the pixel term is the PSNR pre-training stage (no VGG, no discriminator are built); with
 an ``adv`` term the stage's discriminator (e.g. ``core:vgg128``) is trained alongside with the
 stage's GAN loss type (``core``'s ``GANLoss``).
@@ -93,17 +94,18 @@ class ConditionalStep(TrainStep):
             self.discriminator.requires_grad_(False)
         with ctx.autocast():
             sr = self.generator(lr, uniform_map(lr, t))
-            terms = self._terms(sr, hr)
+            terms = self._terms(sr.float(), hr)
             loss = sum(((w[k] * v).mean() for k, v in terms.items()), start=sr.new_zeros(()))
             if use_d:
                 assert self.discriminator is not None
                 real = self.discriminator(hr) if self.gan.needs_real_for_generator else None
                 adv = weighted_g_loss(self.gan, self.discriminator(sr), real, w["adv"])
                 loss = loss + adv
-                log["adv"] = adv.detach()  # weighted, like "loss"; the other terms are logged unweighted
+                log["loss/adv"] = adv.detach()  # weighted, like loss/total; the other terms unweighted
         ctx.backward(loss, "generator")
         ctx.optimizer_step("generator")
-        log.update({k: v.mean().detach() for k, v in terms.items()}, loss=loss.detach())
+        log.update({f"loss/{k}": v.mean().detach() for k, v in terms.items()})
+        log["loss/total"] = loss.detach()
 
         if use_d:
             log.update(self._update_discriminator(hr, sr.detach(), ctx))
@@ -133,7 +135,7 @@ class ConditionalStep(TrainStep):
                 d_loss = self.gan.d_loss(d_real, d_fake)
             ctx.backward(d_loss, "discriminator")
             ctx.optimizer_step("discriminator")
-        return {"d_loss": d_loss.detach(), "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+        return {"loss/d": d_loss.detach(), "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
 
     def generator_forward(self, lr: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Validation/samples: the given map, else FxSR's default t = 0.8."""

@@ -53,9 +53,9 @@ def test_tiny_fxsr_trains_both_stages_and_upscales_with_a_t_map(tmp_path: Path) 
     assert len(psnr) == 30 and len(gan) == 4
     for e in train:
         assert all(np.isfinite(v) for k, v in e.items() if isinstance(v, float)), e
-    first, last = np.mean([e["pixel"] for e in psnr[:5]]), np.mean([e["pixel"] for e in psnr[-5:]])
+    first, last = (np.mean([e["loss/pixel"] for e in part]) for part in (psnr[:5], psnr[-5:]))
     assert last < 0.8 * first, f"pixel loss did not decrease: {first:.4f} -> {last:.4f}"
-    assert all({"pixel", "vgg22", "vgg54", "adv", "d_loss"} <= set(e) for e in gan)
+    assert all({f"loss/{k}" for k in ("pixel", "vgg22", "vgg54", "adv", "d")} <= set(e) for e in gan)
 
     # --t-map: a gray image, t = 0 left half, t = 1 right half, given at the LR size
     rng = np.random.default_rng(0)

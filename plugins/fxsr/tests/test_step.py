@@ -72,9 +72,9 @@ def test_psnr_stage_builds_no_vgg_or_discriminator_and_lowers_the_pixel_loss(reg
     assert set(step.networks) == {"generator"} and step.vgg is None
     ctx, b = Ctx(step, stage), batch()
     logs = [step(b, ctx) for _ in range(12)]
-    first, last = logs[0]["pixel"].item(), logs[-1]["pixel"].item()
+    first, last = logs[0]["loss/pixel"].item(), logs[-1]["loss/pixel"].item()
     assert last < 0.7 * first, (first, last)
-    assert set(logs[0]) == {"t_mean", "pixel", "loss"}
+    assert set(logs[0]) == {"t_mean", "loss/pixel", "loss/total"}
 
 
 def test_loss_weights_each_sample_by_its_own_t(registries) -> None:
@@ -88,8 +88,8 @@ def test_loss_weights_each_sample_by_its_own_t(registries) -> None:
         sr = before(b["lr"], uniform_map(b["lr"], t))
         per = (sr - b["hr"]).abs().flatten(1).mean(1)
     out = step(b, Ctx(step, stage, seed=7))
-    torch.testing.assert_close(out["loss"], (t * per).mean())
-    torch.testing.assert_close(out["pixel"], per.mean())
+    torch.testing.assert_close(out["loss/total"], (t * per).mean())
+    torch.testing.assert_close(out["loss/pixel"], per.mean())
 
 
 def test_weighted_adversarial_loss_weights_each_sample() -> None:
@@ -134,8 +134,9 @@ def test_gan_stage_trains_generator_and_discriminator_with_random_vgg(registries
     v0 = copy.deepcopy(step.vgg.state_dict())
     ctx = Ctx(step, stage)
     logs = [step(batch(seed=i), ctx) for i in range(3)]
+    expected = {f"loss/{k}" for k in ("pixel", "vgg22", "vgg44", "adv", "d", "total")} | {"d_real", "d_fake"}
     for log in logs:
-        assert {"pixel", "vgg22", "vgg44", "adv", "d_loss", "d_real", "d_fake", "loss"} <= set(log)
+        assert expected <= set(log)
         assert all(torch.isfinite(torch.as_tensor(v)) for v in log.values())
     assert any(not torch.equal(d0[k], v) for k, v in step.discriminator.state_dict().items())
     assert all(torch.equal(v0[k], v) for k, v in step.vgg.state_dict().items())  # frozen
