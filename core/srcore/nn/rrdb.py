@@ -47,7 +47,8 @@ class ResidualDenseBlock(nn.Module):
             self.sft2 = SFTLayer(gc, cond_nc)
             self.sft3 = SFTLayer(gc, cond_nc)
             self.sft4 = SFTLayer(gc, cond_nc)
-        scaled_kaiming_(self, 0.1)
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
+            scaled_kaiming_(conv, 0.1)  # only the dense convs: SFT convs keep PyTorch's init (FxSR)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         lrelu = F.leaky_relu

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -148,3 +149,22 @@ def test_full_size_parameter_counts_and_key_names() -> None:
         assert sft == 1_603_008
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         assert shapes == spec_shapes(23, scale)
+
+
+def test_training_init_follows_the_release() -> None:
+    """Dense convs: Kaiming-normal (fan_in) x 0.1, zero bias; SFT and CondNet convs: PyTorch's
+    default init (the release initialises only conv1..conv5 of each dense block)."""
+    torch.manual_seed(0)
+    model = FxSRNet(nb=1)
+    rdb = model.RRDB_trunk[0].RDB2
+    for k in range(1, 6):
+        conv = getattr(rdb, f"conv{k}")
+        fan_in = conv.weight[0].numel()
+        assert torch.count_nonzero(conv.bias) == 0
+        assert conv.weight.std().item() == pytest.approx(0.1 * (2 / fan_in) ** 0.5, rel=0.1)
+    for name in ("sft0.SFT_scale_conv0", "sft3.SFT_shift_conv1", "sft1.SFT_scale_conv1"):
+        conv = rdb.get_submodule(name)
+        fan_in = conv.weight[0].numel()
+        default_std = 1 / (3 * fan_in) ** 0.5  # kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert conv.weight.std().item() == pytest.approx(default_std, rel=0.15), name
+        assert torch.count_nonzero(conv.bias) == conv.bias.numel(), name
