@@ -68,7 +68,9 @@ def _alexnet(path) -> str:
     return str(path)
 
 
-def test_dsgan_run_then_sr_run_using_it_as_degradation(registries, srcore_manager, data_root, tmp_path) -> None:
+def test_dsgan_run_then_sr_run_using_it_as_degradation(
+    registries, srcore_manager, data_root, weights, tmp_path
+) -> None:
     """Short CPU runs of both recipes; the SR run gets its LR from the DSGAN run by config only."""
     from srcore.engine.checkpoint import load_checkpoint
     from srcore.engine.loop import train
@@ -107,6 +109,7 @@ def test_dsgan_run_then_sr_run_using_it_as_degradation(registries, srcore_manage
             "data.train.batch_size=2",
             "stages.0.steps=2",
             "stages.0.step_params.mixup_prob=1.0",
+            f"stages.0.step_params.init_generator={weights('srrescgan_x4_RaoUmer.pth')}",
             "stages.0.losses.1.params.weights=random",
             "stages.0.discriminator.params.input_size=32",
             "stages.0.discriminator.params.nf=8",
@@ -121,3 +124,6 @@ def test_dsgan_run_then_sr_run_using_it_as_degradation(registries, srcore_manage
     assert rows[-1]["loss/pixel"] > 1.0  # L1 in 0..255 units, as the original
     model = load_checkpoint(tmp_path / "sr", manager=srcore_manager)
     assert model.component.id == "srrescgan:srrescgan"
+    released = torch.load(weights("srrescgan_x4_RaoUmer.pth"), weights_only=True)
+    moved = (model.module.state_dict()["model.conv1.weight_v"] - released["model.conv1.weight_v"]).abs().max()
+    assert 0 < moved < 0.05  # started from the released weights, then trained two steps
