@@ -224,3 +224,17 @@ def test_unet_matches_official_equations() -> None:
         assert (logit - ref_logit).abs().max() <= 1e-5
         assert (mask - ref_mask).abs().max() <= 1e-5
         torch.testing.assert_close(d.mask(x), mask)  # decoder-only path = forward's map
+
+
+def test_official_pth_loads_through_the_engine(tmp_path) -> None:
+    """An authors'-format .pth (DataParallel prefix included) -> srcore's load_checkpoint -> same output."""
+    from srcore.engine.checkpoint import load_checkpoint
+
+    official = official_rrdbnet_state(3, 16, 2, 8, 2, seed=5)
+    path = tmp_path / "FASRGAN_G.pth"
+    torch.save({f"module.{k}": v for k, v in official.items()}, path)
+    loaded = load_checkpoint(path, manager=PluginManager().load(only=["core", "fasrgan"]))
+    assert loaded.component.id == "fasrgan:rrdbnet" and loaded.scale == 4
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        assert (loaded.module(x) - ref_rrdbnet(x, official, 2, 2)).abs().max() <= 1e-5
