@@ -66,10 +66,15 @@ def h2l_state_dict(sd: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_state_dict(path: str | Path) -> dict[str, Any]:
-    """Generator tensors of an srcore run/checkpoint folder, a .safetensors or a weights-only .pth."""
-    from srcore.engine.checkpoint import load_safetensors, resolve_checkpoint_path, unwrap_state
+    """Generator tensors of an srcore run/checkpoint folder, a .safetensors or a weights-only .pth.
 
-    p = resolve_checkpoint_path(path)
+    A run folder gives its *latest* checkpoint, not the best-by-SR-metric one: the H2L is
+    trained before the L2H, so the best SR checkpoint may hold an H2L that is not finished.
+    """
+    from srcore.engine.checkpoint import latest_checkpoint, load_safetensors, resolve_checkpoint_path, unwrap_state
+
+    p = latest_checkpoint(Path(path)) or Path(path) if (Path(path) / "checkpoints").is_dir() else Path(path)
+    p = resolve_checkpoint_path(p)
     if p.is_dir():
         if not (p / "generator.safetensors").is_file():
             raise CheckpointError(f"{p}: not a srcore checkpoint folder (no generator.safetensors)")

@@ -22,6 +22,8 @@ def _stage(name: str, epochs: int, phase: str, lr: float, **extra: Any) -> dict[
         "step_params": {"phase": phase},
         "losses": [],  # the step's MSE terms and weights are in its step_params
         "optim": {"type": "adam", "lr": lr, "betas": [0.9, 0.999]},
+        "optim_d": {"type": "adam", "lr": 1e-3, "betas": [0.9, 0.999]},
+        "gan": {"type": "lsgan", "weight": 0.5},  # the authors' LSGAN: MSE of D's sigmoid output
         **extra,
     }
 
@@ -44,14 +46,7 @@ FACES_X4: dict[str, Any] = {
     },
     "stages": [
         _stage("h2l", 2, "h2l", 1e-3),
-        _stage(
-            "h2l_adversarial",
-            47,
-            "h2l_adversarial",
-            1e-4,
-            gan={"type": "lsgan", "weight": 0.5},
-            optim_d={"type": "adam", "lr": 1e-3, "betas": [0.9, 0.999]},
-        ),
+        _stage("h2l_adversarial", 47, "h2l_adversarial", 1e-4),
         _stage("l2h", 100, "l2h", 1e-4),
     ],
     "val": {

@@ -51,6 +51,7 @@ class BidirectionalStep(TrainStep):
         trained = self.l2h if p.phase == "l2h" else self.h2l
         self.optimizers = {"generator": setup.optimizer(list(trained.parameters()), setup.stage.optim)}
         self.d: nn.Module | None = None
+        self._d_real: torch.Tensor | None = None
         role = {"h2l_adversarial": "d_lr", "l2h": "d_hr" if p.hr_adv_weight > 0 else None}.get(p.phase)
         if role is not None:
             if role not in setup.run.nets:
@@ -97,6 +98,7 @@ class BidirectionalStep(TrainStep):
         return {"loss/h2l_mse": loss.detach()}
 
     def _d_step(self, real01: torch.Tensor, fake01: torch.Tensor, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """One D update; leaves D frozen and its real-sample output in ``self._d_real``."""
         assert self.d is not None
         self.d.requires_grad_(True)
         with ctx.autocast():
@@ -105,7 +107,14 @@ class BidirectionalStep(TrainStep):
         ctx.backward(loss, "discriminator")
         ctx.optimizer_step("discriminator")
         self.d.requires_grad_(False)  # the generator's adversarial term must not leave grads in D
+        self._d_real = d_real.detach()
         return {"loss/d": loss.detach(), "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
+
+    def _g_adv(self, fake01: torch.Tensor) -> torch.Tensor:
+        """Generator-side GAN term (relativistic losses reuse D's output on the real batch)."""
+        assert self.d is not None
+        real = self._d_real if self.gan.needs_real_for_generator else None
+        return self.gan.g_loss(self.d(fake01).float(), real)
 
     def _h2l_adversarial(
         self, x_in: torch.Tensor, lr: torch.Tensor, real: torch.Tensor, ctx: StepContext
@@ -115,7 +124,7 @@ class BidirectionalStep(TrainStep):
             fake = self.h2l(x_in)[0]
         logs = self._d_step(real, to_unit(fake), ctx)
         with ctx.autocast():
-            adv = self.adv_weight * self.gan.g_loss(self.d(to_unit(fake)).float())
+            adv = self.adv_weight * self._g_adv(to_unit(fake))
         if self.p.separate_h2l_updates:  # v1: adversarial step, then content step
             ctx.backward(adv, "generator")
             ctx.optimizer_step("generator")
@@ -138,7 +147,7 @@ class BidirectionalStep(TrainStep):
         if self.d is not None:
             logs.update(self._d_step(to_unit(hr), to_unit(sr), ctx))
             with ctx.autocast():
-                adv = self.p.hr_adv_weight * self.gan.g_loss(self.d(to_unit(sr)).float())
+                adv = self.p.hr_adv_weight * self._g_adv(to_unit(sr))
             logs["loss/l2h_adv"] = adv.detach()
             loss = loss + adv
         ctx.backward(loss, "generator")

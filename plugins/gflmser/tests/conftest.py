@@ -16,6 +16,15 @@ def shared_data() -> Path | None:
     return root.resolve() if (root / "faces").is_dir() else None
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: these small nets gain nothing from more, and the CI box is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def data_root() -> Path:
     root = shared_data()
@@ -48,3 +57,9 @@ def hr_faces(data_root: Path) -> torch.Tensor:
 def real_lr_faces(data_root: Path) -> torch.Tensor:
     """4 real low-quality faces at 16x16 (the real LR domain)."""
     return load_faces(data_root / "faces" / "real_lq", 4, 16)
+
+
+@pytest.fixture
+def faces(data_root: Path):
+    """``faces(set_name, n, size)``: real faces of ``<data>/faces/<set_name>`` at size x size."""
+    return lambda name, n, size: load_faces(data_root / "faces" / name, n, size)
