@@ -148,17 +148,18 @@ def _criterion(name: str) -> nn.Module:
 
 
 def _refuse_unused(stage: Any) -> None:
-    """Stage options this step would otherwise ignore silently: say where they belong."""
+    """Stage options this step would otherwise ignore silently: say where they belong.
+
+    Compared with the defaults (not with what was typed), so a dumped config.json still loads.
+    """
+    from srcore.config import GanConfig, StageConfig
+
     problems = []
-    if "losses" in stage.model_fields_set:
+    if stage.losses != StageConfig().losses:
         problems.append(f"stage '{stage.name}'.losses: fxsr:conditional takes its loss terms and weights "
                         "from step_params.weights (pixel, vgg22, vgg44, vgg54, adv); remove 'losses'")
-    if "weight" in stage.gan.model_fields_set:
+    if stage.gan.weight != GanConfig().weight:
         problems.append(f"stage '{stage.name}'.gan.weight: the adversarial weight of fxsr:conditional is "
                         "step_params.weights.adv (a function of t); remove gan.weight")
     if problems:
         raise ConfigError(problems)
-
-
-def build_step(setup: StepSetup) -> ConditionalStep:
-    return ConditionalStep(setup)

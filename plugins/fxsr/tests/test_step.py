@@ -147,8 +147,10 @@ def test_stage_misconfiguration_is_reported(registries) -> None:
     with pytest.raises(ConfigError, match="no discriminator"):
         make_step(registries, {"weights": {"pixel": 1.0, "adv": 1e-3}})
     with pytest.raises(ConfigError, match="takes its loss terms"):
-        make_step(registries, {"weights": {"pixel": 1.0}}, losses=[{"id": "core:l1"}])
+        make_step(registries, {"weights": {"pixel": 1.0}}, losses=[{"id": "core:mse"}])
     with pytest.raises(ConfigError, match="gan.weight"):
         make_step(registries, {"weights": {"pixel": 1.0}}, gan={"weight": 1e-2})
+    # a dumped config (defaults written out) is accepted
+    make_step(registries, {"weights": {"pixel": 1.0}}, losses=[{"id": "core:l1"}], gan={"weight": 5e-3})
     with pytest.raises(ValueError):
         ConditionalParams(weights=StyleController(pixel=1.0).model_dump() | {"vgg33": 1})
