@@ -9,6 +9,7 @@ photograph and compares with PyTorch.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,10 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int = 17) -> Path:
         dynamic = {n: {0: "batch"} for n in [*names, "output"]}
     module = loaded.module.cpu().eval()
     try:
-        torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["output"],
-                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript exporter: needs no onnxscript
+            torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["output"],
+                              dynamic_axes=dynamic, opset_version=opset, dynamo=False)
     except Exception as exc:
         raise SrcoreError(f"ONNX export of {loaded.component.id} failed: {str(exc).splitlines()[0]}") from None
     return path

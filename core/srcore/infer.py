@@ -149,6 +149,8 @@ def _run_with_oom_retry(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     size = 512
+    while size >= max(x.shape[-2:]) and size > 64:
+        size //= 2
     while True:
         try:
             return run_tiled(fwd, x, c, s, info, size, overlap, dev)

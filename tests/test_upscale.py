@@ -1,0 +1,180 @@
+"""Inference: tiling, colour spaces, pre-upsampling, self-ensemble, condition maps, OOM retry, CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+from torch.nn import functional as F
+
+from srcore.data.resize import imresize
+from srcore.infer import Upscaler, run_tiled, super_resolve
+from srcore.registry import ModelInfo
+
+
+def photo(h: int = 120, w: int = 152) -> torch.Tensor:
+    """A real photograph: a crop of scikit-image's astronaut, RGB in [0, 1]."""
+    from skimage import data
+
+    img = torch.from_numpy(data.astronaut()[60 : 60 + h, 150 : 150 + w].copy())
+    return img.permute(2, 0, 1).float() / 255
+
+
+class Deep(nn.Module):
+    """Seven 3x3 convs (receptive-field radius 7) and a pixel shuffle; random but deterministic."""
+
+    def __init__(self, scale: int = 2) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, padding=1)]
+        for _ in range(5):
+            layers += [nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1)]
+        layers += [nn.ReLU(), nn.Conv2d(16, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale)]
+        self.body = nn.Sequential(*layers)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=self.scale, mode="nearest") + self.body(x)
+
+
+def upscaler(module: nn.Module, scale: int = 2, **info: object) -> Upscaler:
+    def fwd(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return module(x) if c is None else module(x, c)
+
+    return Upscaler(fwd, ModelInfo(scales=(scale,), **info), scale)  # type: ignore[arg-type]
+
+
+def test_tiled_equals_untiled_within_one_level_on_a_real_image():
+    up = upscaler(Deep())
+    lr = photo()
+    full = super_resolve(up, lr)
+    tiled = super_resolve(up, lr, tile=40, overlap=32)
+    assert tiled.shape == full.shape == (1, 3, 240, 304)
+    assert (tiled - full).abs().max() <= 1 / 255
+    # the same tiles cut without overlap and blending leave seams: the check above can fail
+    hard = run_tiled(up.forward, lr[None], None, 2, up.info, 40, 0, torch.device("cpu")).clamp(0, 1)
+    assert (hard - full).abs().max() > 1 / 255
+
+
+def test_y_channel_model_gets_y_and_takes_chroma_from_bicubic():
+    class YBicubic(nn.Module):
+        def forward(self, y):
+            assert y.shape[1] == 1
+            return imresize(y, scale=2)
+
+    lr = photo(40, 48)
+    sr = super_resolve(upscaler(YBicubic(), in_channels=1, out_channels=1), lr)
+    # colour conversion and bicubic are both linear, so this equals bicubic on RGB
+    torch.testing.assert_close(sr, imresize(lr[None], scale=2).clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_pre_upsampled_model_gets_the_matlab_bicubic_input_in_float():
+    seen = {}
+
+    class Identity(nn.Module):
+        def forward(self, x):
+            seen["x"] = x
+            return x
+
+    lr = photo(30, 36)
+    sr = super_resolve(upscaler(Identity(), 3, pre_upsampled=True), lr)
+    expected = imresize(lr[None], scale=3)
+    torch.testing.assert_close(seen["x"], expected)
+    assert seen["x"].min() < 0 or seen["x"].max() > 1 or seen["x"].dtype == torch.float32  # not clamped before
+    torch.testing.assert_close(sr, expected.clamp(0, 1))
+
+
+def test_self_ensemble_is_the_float_average_of_the_eight_transforms():
+    net = Deep()
+    lr = photo(24, 32)[None]
+    outs = []
+    with torch.no_grad():
+        for k in range(8):
+            x = lr.flip(-1) if k >= 4 else lr
+            y = net(torch.rot90(x, k % 4, (-2, -1)))
+            y = torch.rot90(y, -(k % 4), (-2, -1))
+            outs.append(y.flip(-1) if k >= 4 else y)
+    expected = torch.stack(outs).mean(0).clamp(0, 1)
+    torch.testing.assert_close(super_resolve(upscaler(net), lr, self_ensemble=True), expected, atol=1e-6, rtol=0)
+
+
+class CondEcho(nn.Module):
+    """Outputs its condition map, nearest-upsampled to HR (to see what the model was given)."""
+
+    def forward(self, x, c):
+        return F.interpolate(c, scale_factor=2, mode="nearest").expand(-1, 3, -1, -1) + 0 * x.mean()
+
+
+def test_scalar_and_per_pixel_condition_maps_reach_the_model_through_tiles():
+    up = upscaler(CondEcho(), condition="t")
+    lr = photo(32, 40)
+    assert torch.allclose(super_resolve(up, lr, cond=0.3), torch.full((1, 3, 64, 80), 0.3))
+    ramp = torch.linspace(0, 1, 40).expand(32, 40)
+    sr = super_resolve(up, lr, cond=ramp, tile=16, overlap=8)
+    torch.testing.assert_close(sr[0, 0], F.interpolate(ramp[None, None], scale_factor=2, mode="nearest")[0, 0])
+
+
+def test_out_of_memory_without_tile_retries_with_tiles():
+    net = Deep()
+    calls = []
+
+    def fwd(x, c):
+        calls.append(tuple(x.shape[-2:]))
+        if max(x.shape[-2:]) > 100:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return net(x)
+
+    up = Upscaler(fwd, ModelInfo(scales=(2,)), 2)
+    lr = photo(120, 152)
+    with torch.no_grad():
+        sr = super_resolve(up, lr)
+        expected = net(lr[None]).clamp(0, 1)
+    assert calls[0] == (120, 152) and len(calls) > 2
+    assert max(calls[-1]) <= 64  # the retries ended with tiles that fit
+    assert (sr - expected).abs().max() <= 1 / 255
+
+
+def test_size_requirements_are_met_by_padding_and_cropped_back():
+    class Needs8(nn.Module):
+        def forward(self, x):
+            assert x.shape[-1] % 8 == 0 and x.shape[-2] % 8 == 0
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    lr = photo(30, 37)
+    sr = super_resolve(upscaler(Needs8(), size_multiple=8), lr)
+    torch.testing.assert_close(sr, F.interpolate(lr[None], scale_factor=2, mode="nearest"))
+
+
+@pytest.fixture
+def tiny_checkpoint(srcore_manager, tmp_path):
+    from srcore.engine.checkpoint import LoadedModel
+    from srcore.export import export_safetensors
+
+    comp = srcore_manager.registries.models.get("core:tiny")
+    torch.manual_seed(0)
+    module = comp.build({"scale": 2})
+    loaded = LoadedModel(module, comp, comp.info, {"scale": 2, "channels": 8})
+    return export_safetensors(loaded, tmp_path / "tiny.safetensors"), module
+
+
+def test_upscale_cli_writes_one_image_per_input_at_the_model_scale(tiny_checkpoint, tmp_path):
+    from srcore.cli import main
+    from srcore.data.io import read_image, write_image
+
+    path, module = tiny_checkpoint
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "a.png", photo(30, 40))
+    write_image(folder / "b.png", photo(20, 24))
+    res = CliRunner().invoke(main, ["upscale", str(path), str(folder), "-o", str(tmp_path / "out"), "--tile", "32",
+                                    "--plugin", "core"])
+    assert res.exit_code == 0, res.output
+    a = read_image(tmp_path / "out" / "a.png")
+    assert a.shape == (3, 60, 80)
+    with torch.no_grad():
+        ref = module(read_image(folder / "a.png")[None]).clamp(0, 1)[0]
+    assert (a - ref).abs().max() <= 1.5 / 255  # 8-bit output of the same model
+    res = CliRunner().invoke(main, ["upscale", str(path), str(folder / "a.png"), "-o", str(tmp_path / "o2"),
+                                    "--t-sweep", "0:1:0.5", "--plugin", "core"])
+    assert res.exit_code == 2 and "takes no condition map" in res.output
