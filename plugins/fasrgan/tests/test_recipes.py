@@ -16,6 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from sr_plugin_fasrgan.dmap import d_map, save_d_map
+from sr_plugin_fasrgan.dmap import main as dmap_main
 from sr_plugin_fasrgan.recipes import recipes
 from srcore.cli import main
 from srcore.config import resolve_run_config
@@ -86,6 +87,13 @@ def test_tiny_recipe_trains_both_stages(name: str, tmp_path: Path) -> None:
     for row in (train[1], train[2]):
         values = [v for k, v in row.items() if k.startswith(("loss", "l_")) and isinstance(v, (int, float))]
         assert values and all(math.isfinite(v) for v in values)
+    if name == "fasrgan-x4":  # the run's per-pixel D map of an SR output, through the module's CLI
+        from srcore.data.io import read_image, write_image
+
+        lr = write_image(tmp_path / "lr.png", torch.rand(3, 10, 12, generator=torch.Generator().manual_seed(1)))
+        out = tmp_path / "dmap.png"
+        assert dmap_main([str(lr), "--checkpoint", str(tmp_path / name), "-o", str(out)]) == 0
+        assert read_image(out).shape == (3, 40, 48)
 
 
 def test_d_map_png(tmp_path: Path) -> None:
