@@ -26,6 +26,10 @@ class MeasureConfig(StrictModel):
     )
 
 
+class IFCConfig(MeasureConfig):
+    y_channel: bool = Field(True, description="IFC is defined on one channel; RGB input is reduced to Y.")
+
+
 def _build(module: str, cls: str) -> Any:
     def build(cfg: StrictModel) -> Any:
         import importlib
@@ -40,3 +44,6 @@ def register_metrics(register: Registrar) -> None:
              description="PSNR in dB (peak 255), mean over images.", higher_is_better=True)
     register("ssim", _build("srcore.metrics.fullref", "SSIM"), config=MeasureConfig,
              description="SSIM (Wang et al.; Gaussian 11x11, sigma 1.5), mean over images.", higher_is_better=True)
+    register("ifc", _build("srcore.metrics.ifc", "IFC"), config=IFCConfig,
+             description="Information Fidelity Criterion on Y (Sheikh et al., reference ifcvec.m).",
+             higher_is_better=True)

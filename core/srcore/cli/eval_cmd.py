@@ -1,14 +1,215 @@
-"""``srcore eval`` (wired by the issue that owns it)."""
+"""``srcore eval``: measure a checkpoint, a folder of SR results, or the bicubic baseline.
+
+Protocol defaults (stated in the output and the JSON): Y channel (BT.601 as MATLAB rgb2ycbcr),
+``--y-convention matlab`` (8-bit RGB, integer Y), border crop = scale, LR = MATLAB bicubic of the
+HR cropped to a multiple of the scale and stored as 8 bits, SR measured as an 8-bit image.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
 import click
 
-from srcore.cli.common import fail
+from srcore.cli.common import get_manager, handle_errors, plugin_option
+from srcore.errors import SrcoreError
 
 
-@click.command(name="eval", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def eval_cmd(args: tuple[str, ...]) -> None:
-    """Not available yet in this build."""
-    fail("'srcore eval' is not available yet in this build")
+def _csv_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _scales(value: str | None) -> list[int]:
+    out = []
+    for v in _csv_list(value):
+        if not v.isdigit() or int(v) < 1:
+            raise SrcoreError(f"--scale: '{v}' is not a positive integer (use e.g. --scale 2,3,4)")
+        out.append(int(v))
+    return out
+
+
+def _progress(desc: str, total: int | None) -> Any:
+    from tqdm import tqdm
+
+    def wrap(items: Iterable[Any]) -> Iterable[Any]:
+        stream = click.get_text_stream("stderr")
+        return tqdm(items, desc=desc, total=total, unit="img", leave=False, disable=None, file=stream)
+
+    return wrap
+
+
+@click.command(name="eval")
+@click.option("--checkpoint", "-c", type=click.Path(), help="(a) A checkpoint file, checkpoint folder or run folder.")
+@click.option("--sr-dir", type=click.Path(), help="(b) Folder of SR results, matched to --hr-dir by file name.")
+@click.option("--hr-dir", type=click.Path(), help="(b) Folder (or named set) of HR references.")
+@click.option("--model", "-m", help="(c) 'bicubic' for the baseline; with --checkpoint, the model id to load into.")
+@click.option("--data", "-d", "data", help="Named sets or folders, comma-separated (e.g. set5,set14).")
+@click.option("--scale", "-s", "scale_text", help="Scale factor(s), comma-separated (e.g. 2,3,4).")
+@click.option("--data-root", type=click.Path(), help="Root of named sets [env SRCORE_DATA_ROOT, else ../shared/data].")
+@click.option("--metrics", "metric_text", default="psnr,ssim", show_default=True,
+              help="Metric ids, comma-separated: psnr, ssim, ifc, lpips, fid, niqe (or plugin:name).")
+@click.option("--crop-border", type=click.IntRange(min=0),
+              help="Border pixels removed before measuring [default: the scale].")
+@click.option("--rgb", "rgb", is_flag=True, help="Measure PSNR/SSIM on RGB instead of the Y channel.")
+@click.option("--y-convention", type=click.Choice(["matlab", "float"]), default="matlab", show_default=True,
+              help="matlab: Y of the 8-bit image rounded to integers (rgb2ycbcr); float: unrounded Y (BasicSR).")
+@click.option("--degradation", default="core:bicubic", show_default=True, help="Degradation that makes the LR inputs.")
+@click.option("--no-quantize", is_flag=True, help="Measure float SR outputs instead of 8-bit images.")
+@click.option("--per-image", is_flag=True, help="Show per-image rows in the table.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results (per-image too) as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write results (with per-image rows) as CSV.")
+@click.option("--device", default="cpu", show_default=True, help="Device for the model and the metrics.")
+@click.option("--tile", type=click.IntRange(min=8), help="(a) Tile size for large images.")
+@click.option("--self-ensemble", is_flag=True, help="(a) x8 self-ensemble.")
+@click.option("--cond", type=float, help="(a) Condition value for conditional models (e.g. FxSR t).")
+@plugin_option
+@handle_errors
+def eval_cmd(
+    checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None, data: str | None,
+    scale_text: str | None, data_root: str | None, metric_text: str, crop_border: int | None, rgb: bool,
+    y_convention: str, degradation: str, no_quantize: bool, per_image: bool, json_path: str | None,
+    csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, cond: float | None,
+    plugins: tuple[str, ...],
+) -> None:
+    """Evaluate (a) --checkpoint on --data at --scale, (b) --sr-dir against --hr-dir, or
+    (c) --model bicubic on --data at --scale.
+
+    \b
+    Examples:
+      srcore eval --model bicubic --data set5 --scale 2,3,4 --metrics psnr,ssim,ifc --json out.json
+      srcore eval --checkpoint runs/vdsr/last --data set5,set14 --scale 2
+      srcore eval --sr-dir results/Set5 --hr-dir set5 --scale 4 --per-image
+    """
+    from srcore.data.sets import default_data_root
+    from srcore.metrics import evaluate as ev
+
+    mode = _mode(checkpoint, sr_dir, hr_dir, model)
+    scales = _scales(scale_text)
+    root = Path(data_root) if data_root else default_data_root()
+    metric_names = _csv_list(metric_text)
+    if not metric_names:
+        raise SrcoreError("--metrics: give at least one metric (e.g. psnr,ssim)")
+    if mode in ("checkpoint", "bicubic"):
+        if not data:
+            raise SrcoreError("--data is required with --checkpoint and --model bicubic (e.g. --data set5)")
+        if not scales and mode == "bicubic":
+            raise SrcoreError("--scale is required with --model bicubic (e.g. --scale 4)")
+    elif data:
+        raise SrcoreError("--data is not used with --sr-dir/--hr-dir")
+    if mode == "folder" and not scales and crop_border is None:
+        raise SrcoreError("with --sr-dir give --scale (the border crop defaults to it) or --crop-border")
+    if mode == "folder" and len(scales) > 1:
+        raise SrcoreError("--sr-dir holds results at one scale; give a single --scale")
+
+    manager = get_manager(plugins)
+    registries = manager.registries
+    loaded = None
+    if mode == "checkpoint":
+        loaded = _load(checkpoint, model, manager)
+        scales = scales or [loaded.scale]
+        if loaded.scale not in scales or len(scales) > 1:
+            raise SrcoreError(
+                f"the checkpoint's model works at x{loaded.scale}; --scale {scale_text} does not match"
+            )
+        loaded.module.to(device)
+    results = []
+    spec_list = []
+    for scale in scales or [None]:
+        crop = crop_border if crop_border is not None else (scale or 0)
+        specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
+                                 y_convention=y_convention)
+        spec_list = specs
+        for name, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
+                                            loaded, tile, self_ensemble, cond, device):
+            label = _model_label(mode, checkpoint, loaded)
+            desc = f"{name} x{scale}" if scale else name
+            results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
+                                       quantize=not no_quantize, progress=_progress(desc, total), device=device))
+    protocol = {
+        "channel": "rgb" if rgb else "y", "y_convention": y_convention,
+        "crop_border": crop_border if crop_border is not None else "scale",
+        "lr": "paired folder" if mode == "folder" else f"{degradation} of the HR cropped to a multiple of the scale",
+        "sr_quantized_8bit": not no_quantize, "metrics": metric_names,
+    }
+    click.echo(ev.format_table(results, spec_list, per_image=per_image))
+    crop_txt = crop_border if crop_border is not None else "scale"
+    click.echo(f"\n(channel: {'RGB' if rgb else 'Y'}, y-convention: {y_convention}, crop border: {crop_txt})")
+    if json_path:
+        ev.write_json(Path(json_path), results, protocol)
+        click.echo(f"wrote {json_path}")
+    if csv_path:
+        ev.write_csv(Path(csv_path), results, spec_list, per_image=True)
+        click.echo(f"wrote {csv_path}")
+
+
+def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None) -> str:
+    chosen = [n for n, v in (("--checkpoint", checkpoint), ("--sr-dir", sr_dir)) if v]
+    if model and model.lower() == "bicubic" and not checkpoint:
+        chosen.append("--model bicubic")
+    if len(chosen) > 1:
+        raise SrcoreError(f"choose one of --checkpoint, --sr-dir/--hr-dir, --model bicubic (got {', '.join(chosen)})")
+    if checkpoint:
+        return "checkpoint"
+    if sr_dir or hr_dir:
+        if not (sr_dir and hr_dir):
+            raise SrcoreError("--sr-dir and --hr-dir go together")
+        return "folder"
+    if model and model.lower() == "bicubic":
+        return "bicubic"
+    if model:
+        raise SrcoreError(f"--model {model} needs --checkpoint (only 'bicubic' runs without weights)")
+    raise SrcoreError("nothing to evaluate: give --checkpoint, --sr-dir with --hr-dir, or --model bicubic")
+
+
+def _load(checkpoint: str | None, model: str | None, manager: Any) -> Any:
+    try:
+        from srcore.engine.checkpoint import load_checkpoint
+    except ImportError as exc:  # the engine is a separate part of the core
+        raise SrcoreError(f"checkpoint evaluation needs srcore.engine.checkpoint: {exc}") from None
+    return load_checkpoint(checkpoint, model=model, manager=manager)
+
+
+def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:
+    if mode == "bicubic":
+        return "bicubic"
+    if mode == "folder":
+        return "sr-dir"
+    return loaded.component.id if loaded is not None else str(checkpoint)
+
+
+def _sources(
+    mode: str, data: str | None, scale: int | None, root: Path | None, sr_dir: str | None, hr_dir: str | None,
+    registries: Any, degradation: str, loaded: Any, tile: int | None, self_ensemble: bool, cond: float | None,
+    device: str,
+) -> Iterable[tuple[str, Any, int]]:
+    from srcore.data.datasets import hr_files_of, make_eval_dataset
+    from srcore.data.sets import resolve_set, set_display_name
+    from srcore.metrics import evaluate as ev
+
+    if mode == "folder":
+        assert sr_dir and hr_dir
+        if not Path(sr_dir).is_dir():
+            raise SrcoreError(f"--sr-dir {sr_dir} is not a folder")
+        files = hr_files_of(hr_dir, root)
+        yield set_display_name(resolve_set(hr_dir, root)), ev.folder_pairs(Path(sr_dir), files, scale), len(files)
+        return
+    assert scale is not None
+    deg = _degradation(degradation, scale, registries)
+    for spec in _csv_list(data):
+        ds = make_eval_dataset(spec, scale=scale, root=root, degradation=deg)
+        if mode == "bicubic":
+            pairs = ev.bicubic_pairs(ds)
+        else:
+            pairs = ev.model_pairs(ds, loaded, tile=tile, self_ensemble=self_ensemble, cond=cond, device=device)
+        yield ds.name, pairs, len(ds)
+
+
+def _degradation(ref: str, scale: int, registries: Any) -> Any:
+    from srcore.config import ComponentRef
+    from srcore.data.datasets import build_degradation
+
+    return build_degradation(ComponentRef(id=ref), scale, registries)
+
+

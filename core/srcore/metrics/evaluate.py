@@ -1,0 +1,227 @@
+"""Evaluation of SR results on benchmark sets: metric construction, the loop, result tables.
+
+Used by ``srcore eval`` (three modes: a checkpoint, a folder of SR images, bicubic) and usable
+from Python. Every SR image is measured as the 8-bit image it would be saved as (rounded), the
+MATLAB benchmark convention; ``quantize=False`` measures the float output instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from srcore.data.color import quantize as quantize_8bit
+from srcore.errors import SrcoreError
+from srcore.registry import Registries
+
+Pair = tuple[str, torch.Tensor, torch.Tensor]  # (image name, SR (3,H,W), HR (3,H,W))
+
+
+@dataclass
+class MetricSpec:
+    label: str
+    metric: Any
+    higher_is_better: bool
+
+
+@dataclass
+class SetResult:
+    model: str
+    set: str
+    scale: int | None
+    metrics: dict[str, float]
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self, per_image: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model, "set": self.set, "scale": self.scale, "n_images": len(self.images),
+            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
+        }
+        if per_image:
+            out["images"] = [
+                {k: _json_float(v) if isinstance(v, float) else v for k, v in r.items()} for r in self.images
+            ]
+        return out
+
+
+def _json_float(v: float) -> float | str | None:
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def build_metrics(
+    names: Sequence[str], registries: Registries, *, crop_border: int, y_channel: bool, y_convention: str,
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> list[MetricSpec]:
+    """Build metrics by id; the protocol options go to every metric whose config has them."""
+    specs = []
+    for name in names:
+        comp = registries.metrics.get(name)
+        fields = comp.config_cls.model_fields
+        params: dict[str, Any] = {}
+        for key, value in (("crop_border", crop_border), ("y_channel", y_channel), ("y_convention", y_convention)):
+            if key in fields:
+                params[key] = value
+        if comp.name == "ifc":
+            params["y_channel"] = True  # IFC is defined on Y only
+        params.update((extra or {}).get(comp.name, {}))
+        metric = comp.build(comp.parse_config(params, where=f"metric {comp.id}"))
+        hib = getattr(metric, "higher_is_better", comp.extra.get("higher_is_better", True))
+        specs.append(MetricSpec(comp.name, metric, bool(hib)))
+    return specs
+
+
+def evaluate(
+    pairs: Iterable[Pair], metrics: Sequence[MetricSpec], *, model: str, set_name: str, scale: int | None,
+    quantize: bool = True, progress: Callable[[Iterable[Pair]], Iterable[Pair]] | None = None,
+    device: torch.device | str = "cpu",
+) -> SetResult:
+    """Measure every (name, SR, HR) pair with every metric; per-image rows and set means."""
+    for spec in metrics:
+        spec.metric.reset()
+    rows: list[dict[str, Any]] = []
+    stream = progress(pairs) if progress else pairs
+    for name, sr, hr in stream:
+        if sr.shape != hr.shape:
+            raise SrcoreError(f"{set_name}/{name}: SR is {tuple(sr.shape)} but HR is {tuple(hr.shape)}")
+        sr_b = sr.unsqueeze(0).to(device=device, dtype=torch.float64)
+        hr_b = hr.unsqueeze(0).to(device=device, dtype=torch.float64)
+        if quantize:
+            sr_b = quantize_8bit(sr_b)
+        row: dict[str, Any] = {"image": name}
+        for spec in metrics:
+            value = spec.metric.update(sr_b, hr_b)
+            if value is not None:
+                row[spec.label] = float(value[0])
+        rows.append(row)
+    if not rows:
+        raise SrcoreError(f"{set_name}: no images to evaluate")
+    values = {spec.label: float(spec.metric.compute()) for spec in metrics}
+    return SetResult(model, set_name, scale, values, rows)
+
+
+def bicubic_pairs(dataset: Any) -> Iterator[Pair]:
+    """SR = MATLAB bicubic upsampling of the (8-bit) LR: the benchmark's bicubic baseline."""
+    from srcore.data.resize import imresize
+
+    for item in dataset:
+        hr = item["hr"]
+        sr = imresize(item["lr"].unsqueeze(0).double(), dataset.scale, size=tuple(hr.shape[-2:]))[0]
+        yield item["name"], sr.clamp(0, 1), hr
+
+
+def model_pairs(dataset: Any, loaded: Any, **sr_kwargs: Any) -> Iterator[Pair]:
+    """SR from a loaded checkpoint through ``srcore.infer.super_resolve``."""
+    from srcore.infer import super_resolve
+
+    for item in dataset:
+        sr = super_resolve(loaded, item["lr"], **sr_kwargs)[0].cpu()
+        yield item["name"], sr, item["hr"]
+
+
+def folder_pairs(sr_dir: Path, hr_files: list[Path], scale: int | None) -> Iterator[Pair]:
+    """SR images matched to HR images by stem (exact, or the HR stem followed by '_', '-' or 'x').
+
+    The HR is cropped to the SR size when it is larger by less than the scale (a mod-crop).
+    """
+    from srcore.data.io import list_images, read_image
+
+    sr_files = list_images(sr_dir)
+    by_stem = {p.stem.lower(): p for p in sr_files}
+    missing = []
+    matched: list[tuple[Path, Path]] = []
+    for hr in hr_files:
+        stem = hr.stem.lower()
+        found = by_stem.get(stem) or next(
+            (p for s, p in sorted(by_stem.items()) if s.startswith(stem) and s[len(stem) : len(stem) + 1] in "_-x"),
+            None,
+        )
+        if found is None:
+            missing.append(hr.name)
+        else:
+            matched.append((found, hr))
+    if missing:
+        raise SrcoreError(
+            f"no SR image in {sr_dir} for {len(missing)} HR image(s): {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "")
+        )
+    slack = scale or 1
+    for sr_path, hr_path in matched:
+        sr, hr = read_image(sr_path), read_image(hr_path)
+        (sh, sw), (hh, hw) = sr.shape[-2:], hr.shape[-2:]
+        if not (0 <= hh - sh < slack and 0 <= hw - sw < slack):
+            raise SrcoreError(f"size mismatch: SR {sr_path} is {sh}x{sw}, HR {hr_path} is {hh}x{hw}")
+        yield hr_path.stem, sr, hr[..., :sh, :sw]
+
+
+# -- output ---------------------------------------------------------------------------------
+
+def format_table(results: Sequence[SetResult], metrics: Sequence[MetricSpec], per_image: bool = False) -> str:
+    """A plain-text table: one row per (model, set, scale), optional per-image rows below."""
+    labels = [m.label for m in metrics]
+    heads = ["model", "set", "scale"] + [f"{m.label.upper()} {'↑' if m.higher_is_better else '↓'}" for m in metrics]
+    rows: list[list[str]] = []
+    for r in results:
+        scale = f"x{r.scale}" if r.scale else "-"
+        rows.append([r.model, r.set, scale] + [_fmt(lab, r.metrics.get(lab)) for lab in labels])
+        if per_image:
+            for img in r.images:
+                rows.append(["", "  " + str(img["image"]), ""] + [_fmt(lab, img.get(lab)) for lab in labels])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(heads), sep, *(line(row) for row in rows)])
+
+
+def _fmt(label: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    digits = 2 if label in ("psnr", "fid", "niqe", "ifc", "pi") else 4
+    return f"{value:.{digits}f}"
+
+
+def write_json(path: Path, results: Sequence[SetResult], protocol: dict[str, Any], per_image: bool = True) -> None:
+    data = {"protocol": protocol, "results": [r.as_dict(per_image) for r in results]}
+    _atomic_write(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path: Path, results: Sequence[SetResult], metrics: Sequence[MetricSpec], per_image: bool) -> None:
+    import io
+
+    labels = [m.label for m in metrics]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "set", "scale", "image", *labels])
+    for r in results:
+        w.writerow([r.model, r.set, r.scale or "", "(mean)", *[_csv(r.metrics.get(lab)) for lab in labels]])
+        if per_image:
+            for img in r.images:
+                w.writerow([r.model, r.set, r.scale or "", img["image"], *[_csv(img.get(lab)) for lab in labels]])
+    _atomic_write(path, buf.getvalue())
+
+
+def _csv(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

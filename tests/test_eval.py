@@ -1,0 +1,112 @@
+"""``srcore eval``: the Set5 bicubic table, folder mode, outputs and readable errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from srcore.cli import main
+from srcore.data.io import read_image, write_image
+from srcore.data.resize import imresize
+
+
+def shared_data() -> Path:
+    env = os.environ.get("SRCORE_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+# The seed collection's bicubic row for Set5 (MATLAB pipeline, Y, crop = scale): PSNR/SSIM/IFC.
+SET5_BICUBIC = {2: (33.64, 0.9292, 5.72), 3: (30.39, 0.8678, 3.45), 4: (28.42, 0.8101, 2.28)}
+
+
+@pytest.mark.shared_data
+def test_set5_bicubic_table(srcore_manager, tmp_path: Path):
+    root = shared_data()
+    if not (root / "Set5" / "HR").is_dir():
+        pytest.skip(f"Set5 not found under {root} (set SRCORE_SHARED_DATA)")
+    out = tmp_path / "out.json"
+    res = run(["eval", "--model", "bicubic", "--data-root", str(root), "--data", "set5", "--scale", "2,3,4",
+               "--metrics", "psnr,ssim,ifc", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Set5" in res.output and "crop border: scale" in res.output
+    data = json.loads(out.read_text())
+    assert data["protocol"]["channel"] == "y" and data["protocol"]["y_convention"] == "matlab"
+    got = {r["scale"]: r for r in data["results"]}
+    for scale, (psnr, ssim, ifc) in SET5_BICUBIC.items():
+        m = got[scale]["metrics"]
+        assert got[scale]["n_images"] == 5
+        assert abs(m["psnr"] - psnr) <= 0.01, (scale, m)
+        assert abs(m["ssim"] - ssim) <= 0.0005, (scale, m)
+        assert abs(m["ifc"] - ifc) <= 0.1, (scale, m)
+        assert len(got[scale]["images"]) == 5
+
+
+def _sr_folder(tmp_path: Path, scale: int = 2) -> tuple[Path, Path]:
+    g = torch.Generator().manual_seed(3)
+    for i in range(3):
+        hr = torch.rand(3, 33 + i, 40, generator=g)  # odd sizes: the HR is mod-cropped
+        write_image(tmp_path / "hr" / f"im{i}.png", hr)
+        hr8 = read_image(tmp_path / "hr" / f"im{i}.png")[:, : (33 + i) // scale * scale]
+        lr = imresize(hr8.unsqueeze(0).double(), 1 / scale)
+        write_image(tmp_path / "sr" / f"im{i}_x{scale}_SR.png", imresize(lr, scale)[0])
+    return tmp_path / "sr", tmp_path / "hr"
+
+
+def test_folder_mode_csv_json_and_per_image(srcore_manager, tmp_path: Path):
+    sr, hr = _sr_folder(tmp_path)
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    res = run(["eval", "--sr-dir", str(sr), "--hr-dir", str(hr), "--scale", "2", "--per-image",
+               "--json", str(out_json), "--csv", str(out_csv)])
+    assert res.exit_code == 0, res.output
+    assert "im1" in res.output
+    data = json.loads(out_json.read_text())["results"][0]
+    assert data["n_images"] == 3 and [r["image"] for r in data["images"]] == ["im0", "im1", "im2"]
+    mean = sum(r["psnr"] for r in data["images"]) / 3
+    assert data["metrics"]["psnr"] == pytest.approx(mean, abs=1e-9)
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 4 and rows[0]["image"] == "(mean)"
+    assert float(rows[1]["psnr"]) == pytest.approx(data["images"][0]["psnr"], abs=1e-9)
+    # crop_border defaults to the scale: a different explicit crop changes the numbers
+    args = ["eval", "--sr-dir", str(sr), "--hr-dir", str(hr), "--scale", "2", "--crop-border", "0", "--json"]
+    res0 = run([*args, str(tmp_path / "r0.json")])
+    assert res0.exit_code == 0, res0.output
+    uncropped = json.loads((tmp_path / "r0.json").read_text())["results"][0]["metrics"]["psnr"]
+    assert uncropped != pytest.approx(mean, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "bicubic", "--data", "set5"], "--scale is required"),
+        (["--model", "bicubic", "--scale", "2"], "--data is required"),
+        ([], "nothing to evaluate"),
+        (["--model", "bicubic", "--scale", "two", "--data", "x"], "not a positive integer"),
+        (["--sr-dir", "a"], "go together"),
+        (["--model", "bicubic", "--scale", "2", "--data", "nosuchset", "--data-root", "."], "no set 'nosuchset'"),
+        (["--model", "bicubic", "--scale", "2", "--data", "set5", "--metrics", "psnrr"], "unknown metric"),
+    ],
+)
+def test_bad_input_exits_2_with_message(srcore_manager, args: list[str], message: str):
+    res = CliRunner().invoke(main, ["eval", *args])
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+
+
+def test_folder_mode_missing_and_mismatched(srcore_manager, tmp_path: Path):
+    sr, hr = _sr_folder(tmp_path)
+    (sr / "im2_x2_SR.png").unlink()
+    res = CliRunner().invoke(main, ["eval", "--sr-dir", str(sr), "--hr-dir", str(hr), "--scale", "2"])
+    assert res.exit_code == 2 and "no SR image" in res.output and "im2.png" in res.output
+    write_image(sr / "im2.png", torch.rand(3, 10, 10))
+    res = CliRunner().invoke(main, ["eval", "--sr-dir", str(sr), "--hr-dir", str(hr), "--scale", "2"])
+    assert res.exit_code == 2 and "size mismatch" in res.output
