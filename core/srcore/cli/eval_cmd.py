@@ -7,6 +7,7 @@ HR cropped to a multiple of the scale and stored as 8 bits, SR measured as an 8-
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,7 @@ def _progress(desc: str, total: int | None) -> Any:
     from tqdm import tqdm
 
     def wrap(items: Iterable[Any]) -> Iterable[Any]:
-        stream = click.get_text_stream("stderr")
-        return tqdm(items, desc=desc, total=total, unit="img", leave=False, disable=None, file=stream)
+        return tqdm(items, desc=desc, total=total, unit="img", leave=False, disable=None, file=sys.stderr)
 
     return wrap
 

@@ -1,0 +1,369 @@
+"""Training patches from a folder of images: every option of seed004's ``data_aug.py``.
+
+For each image (sorted by name; the first ``number``), each upscale factor ``uf``, each image
+rescale ``s``, each resampling method ``m`` and each (flip, rotation) pair:
+
+1. HR = bicubic resize of the image to (floor(W*s), floor(H*s)) trimmed to a multiple of uf
+   (a resize, as data_aug.py does; an unchanged size is left untouched);
+2. LR = resize(HR, size/uf, m); with ``same_size`` resized back to the HR size with the same m;
+3. both are flipped (0 none, 1 left-right, 2 top-bottom, 3 both) then rotated (PIL, expand);
+4. HR patches of W x H on a grid of step ``stride`` (x = i*stride for i < floor(Wt/stride),
+   skipping patches that overrun), shrunk by ``padding`` on every side; the LR patch is the
+   same box (``same_size``) or the box / uf;
+5. ``single_y``: Y of BT.601 as MATLAB rgb2ycbcr on uint8 (rounded), 2-D patches.
+
+Deliberate differences from data_aug.py (documented in docs/data-and-metrics.md): files are
+sorted (not ``os.listdir`` order); each (flip, rotation) pair is applied to the untransformed
+image (data_aug.py applies them cumulatively, which repeats orientations; pass
+``cumulative=True`` to reproduce it); the crop grid uses the transformed image's size; Y is
+rounded, not truncated. Methods are PIL's (bicubic, bilinear, nearest, antialias = LANCZOS)
+plus ``matlab`` (MATLAB imresize).
+
+Output: an HDF5 file with uint8 datasets ``hr`` (N, H', W'[, 3]) and ``lr`` (N, h', w'[, 3]),
+patches shuffled with ``seed`` (a seeded permutation, written group by group), every option as
+a string attribute of both datasets; or two PNG folders. Memory is bounded by one image's
+variants: patches are counted first (from sizes only), then written as they are cut. Output
+goes to a temporary name that is renamed when complete, so an interrupted run never leaves a
+file that looks finished.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from srcore.errors import SrcoreError
+
+METHODS = ("bicubic", "bilinear", "nearest", "antialias", "matlab")
+_PIL = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "antialias": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass
+class PrepareOptions:
+    width: int = 41
+    height: int = 41
+    stride: int = 41
+    padding: int = 0
+    upscale_factors: list[int] = field(default_factory=lambda: [2])
+    scales: list[float] = field(default_factory=lambda: [1.0])
+    upsampling: list[str] = field(default_factory=lambda: ["bicubic"])
+    rotations: list[float] = field(default_factory=lambda: [0.0])
+    flips: list[int] = field(default_factory=lambda: [0])
+    single_y: bool = False
+    same_size: bool = False
+    number: int | None = None
+    seed: int = 1234
+    shuffle: bool = True
+    cumulative: bool = False
+
+    def validate(self) -> None:
+        problems = []
+        if min(self.width, self.height, self.stride) < 1:
+            problems.append("width, height and stride must be positive")
+        if self.padding < 0 or 2 * self.padding >= min(self.width, self.height):
+            problems.append(f"padding {self.padding} leaves no patch of {self.width}x{self.height}")
+        if not self.upscale_factors or min(self.upscale_factors) < 1:
+            problems.append("upscale factors must be positive integers")
+        if any(s <= 0 for s in self.scales) or not self.scales:
+            problems.append("scales must be positive")
+        bad = [m for m in self.upsampling if m not in METHODS]
+        if bad or not self.upsampling:
+            problems.append(f"unknown upsampling method(s) {bad}; choose from {', '.join(METHODS)}")
+        if any(f not in (0, 1, 2, 3) for f in self.flips) or not self.flips:
+            problems.append("flips must be among 0 (none), 1 (left-right), 2 (top-bottom), 3 (both)")
+        if not self.rotations:
+            problems.append("give at least one rotation (0 for none)")
+        if not self.same_size:
+            for uf in self.upscale_factors:
+                odd = [n for n, v in (("width", self.width), ("height", self.height), ("stride", self.stride),
+                                      ("padding", self.padding)) if v % uf]
+                if odd:
+                    problems.append(
+                        f"{', '.join(odd)} must be multiples of the upscale factor {uf} for LR-size patches "
+                        "(or use --same-size)"
+                    )
+        if self.number is not None and self.number < 1:
+            problems.append("number must be positive")
+        if problems:
+            raise SrcoreError("invalid prepare options:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    def variants(self) -> Iterator[tuple[int, float, str, tuple[tuple[int, float], ...]]]:
+        """(uf, s, method, orientation) in the order of data_aug.py's loops."""
+        for uf in self.upscale_factors:
+            for s in self.scales:
+                for m in self.upsampling:
+                    for orient in self.orientations():
+                        yield uf, s, m, orient
+
+    def orientations(self) -> list[tuple[tuple[int, float], ...]]:
+        """Each entry is the sequence of (flip, angle) steps applied to the untransformed image."""
+        out = []
+        history: list[tuple[int, float]] = []
+        for f in self.flips:
+            if self.cumulative:  # data_aug.py: the image is never reset inside these loops
+                history.append((f, 0.0))
+            for a in self.rotations:
+                if self.cumulative:
+                    history.append((0, a))
+                    out.append(tuple(history))
+                else:
+                    out.append(((f, a),))
+        return out
+
+
+# -- geometry -----------------------------------------------------------------------------------
+
+def hr_size(size: tuple[int, int], s: float, uf: int) -> tuple[int, int]:
+    w, h = math.floor(size[0] * s), math.floor(size[1] * s)
+    return w - w % uf, h - h % uf
+
+
+def rotated_size(size: tuple[int, int], angle: float) -> tuple[int, int]:
+    a = angle % 360
+    if a in (0, 180):
+        return size
+    if a in (90, 270):
+        return size[1], size[0]
+    return Image.new("1", size).rotate(angle, expand=True).size
+
+
+def oriented_size(size: tuple[int, int], orient: Sequence[tuple[int, float]]) -> tuple[int, int]:
+    for _, a in orient:
+        size = rotated_size(size, a)
+    return size
+
+
+def grid(size: tuple[int, int], opts: PrepareOptions) -> list[tuple[int, int]]:
+    """Top-left corners of the HR patches on a (W, H) image."""
+    w, h = size
+    xs = [i * opts.stride for i in range(w // opts.stride) if i * opts.stride + opts.width <= w]
+    ys = [j * opts.stride for j in range(h // opts.stride) if j * opts.stride + opts.height <= h]
+    return [(x, y) for x in xs for y in ys]
+
+
+def count_patches(sizes: Sequence[tuple[int, int]], opts: PrepareOptions) -> int:
+    """Patches the options produce for images of these (W, H) sizes (no pixel is read)."""
+    total = 0
+    for size in sizes:
+        for uf, s, _, orient in opts.variants():
+            total += len(grid(oriented_size(hr_size(size, s, uf), orient), opts))
+    return total
+
+
+def patch_shapes(opts: PrepareOptions, uf: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    ph, pw = opts.height - 2 * opts.padding, opts.width - 2 * opts.padding
+    lh, lw = (ph, pw) if opts.same_size else (ph // uf, pw // uf)
+    tail = () if opts.single_y else (3,)
+    return (ph, pw, *tail), (lh, lw, *tail)
+
+
+# -- pixels -------------------------------------------------------------------------------------
+
+def resize(img: Image.Image, size: tuple[int, int], method: str) -> Image.Image:
+    if img.size == size:
+        return img
+    if method == "matlab":
+        import torch
+
+        from srcore.data.resize import imresize
+
+        arr = torch.from_numpy(np.asarray(img, dtype=np.float64)).permute(2, 0, 1).unsqueeze(0)
+        out = imresize(arr, size=(size[1], size[0]))[0].permute(1, 2, 0).numpy()
+        return Image.fromarray(np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8), "RGB")
+    return img.resize(size, _PIL[method])
+
+
+def orient_image(img: Image.Image, orient: Sequence[tuple[int, float]]) -> Image.Image:
+    for f, a in orient:
+        if f in (1, 3):
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if f in (2, 3):
+            img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        if a % 360:
+            img = img.rotate(a, expand=True)
+    return img
+
+
+def y_uint8(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB rgb2ycbcr Y of uint8 RGB (rounded half up, exact integer arithmetic)."""
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    return ((65481 * r + 128553 * g + 24966 * b + 127500) // 255000 + 16).astype(np.uint8)
+
+
+def to_y_image(img: Image.Image) -> Image.Image:
+    return Image.fromarray(y_uint8(np.asarray(img)), "L")
+
+
+def cut(hr: Image.Image, lr: Image.Image, uf: int, opts: PrepareOptions) -> tuple[np.ndarray, np.ndarray]:
+    """All patches of one oriented (HR, LR) pair: uint8 arrays (n, H', W'[, 3])."""
+    hr_a, lr_a = np.asarray(hr), np.asarray(lr)
+    if opts.single_y and hr_a.ndim == 3:
+        hr_a, lr_a = y_uint8(hr_a), y_uint8(lr_a)
+    p, d = opts.padding, (1 if opts.same_size else uf)
+    hs, ls = patch_shapes(opts, uf)
+    corners = grid(hr.size, opts)
+    out_hr = np.empty((len(corners), *hs), np.uint8)
+    out_lr = np.empty((len(corners), *ls), np.uint8)
+    for k, (x, y) in enumerate(corners):
+        out_hr[k] = hr_a[y + p : y + opts.height - p, x + p : x + opts.width - p]
+        out_lr[k] = lr_a[(y + p) // d : (y + opts.height - p) // d, (x + p) // d : (x + opts.width - p) // d]
+    return out_hr, out_lr
+
+
+def image_groups(path: Path, opts: PrepareOptions) -> Iterator[tuple[int, str, np.ndarray, np.ndarray]]:
+    """(uf, group tag, HR patches, LR patches) for every variant of one image, one at a time."""
+    try:
+        with Image.open(path) as im:
+            img = im.convert("RGB")
+    except OSError as exc:
+        raise SrcoreError(f"cannot read image {path}: {exc}") from None
+    # Y commutes with flips and right-angle rotations: convert once per resized pair then.
+    y_first = opts.single_y and all(a % 90 == 0 for a in opts.rotations)
+    orientations = opts.orientations()
+    for uf in opts.upscale_factors:
+        for s in opts.scales:
+            for m in opts.upsampling:
+                size = hr_size(img.size, s, uf)
+                if min(size) < uf:
+                    continue
+                hr = resize(img, size, "bicubic")
+                lr = resize(hr, (size[0] // uf, size[1] // uf), m)
+                if opts.same_size:
+                    lr = resize(lr, size, m)
+                if y_first:
+                    hr, lr = to_y_image(hr), to_y_image(lr)
+                for orient in orientations:
+                    hr_o, lr_o = orient_image(hr, orient), orient_image(lr, orient)
+                    tag = f"uf{uf}_s{s:g}_{m}_" + "_".join(f"f{f}r{a:g}" for f, a in orient)
+                    yield uf, tag, *cut(hr_o, lr_o, uf, opts)
+
+
+# -- writers ------------------------------------------------------------------------------------
+
+@dataclass
+class PrepareResult:
+    output: Path
+    images: int
+    patches: int
+    hr_shape: tuple[int, ...]
+    lr_shape: tuple[int, ...]
+
+
+def image_sizes(files: Sequence[Path]) -> list[tuple[int, int]]:
+    sizes = []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                sizes.append(im.size)
+        except OSError as exc:
+            raise SrcoreError(f"cannot read image {p}: {exc}") from None
+    return sizes
+
+
+def select_files(input_dir: Path, number: int | None) -> list[Path]:
+    from srcore.data.io import list_images
+
+    files = list_images(input_dir)
+    if not files:
+        raise SrcoreError(f"no images in {input_dir}")
+    return files[:number] if number else files
+
+
+def prepare_h5(
+    input_dir: Path, output: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None
+) -> PrepareResult:
+    """Write the HDF5 patch file (see module doc); ``progress(n)`` is called per written patch group."""
+    import h5py
+
+    opts.validate()
+    if len(set(patch_shapes(opts, uf)[1] for uf in opts.upscale_factors)) > 1:
+        raise SrcoreError(
+            "one HDF5 file holds one LR patch shape: several upscale factors need --same-size (as VDSR does)"
+        )
+    files = select_files(input_dir, opts.number)
+    total = count_patches(image_sizes(files), opts)
+    if total == 0:
+        raise SrcoreError(f"the options give no patch for the {len(files)} image(s) in {input_dir}")
+    hs, ls = patch_shapes(opts, opts.upscale_factors[0])
+    order = np.random.default_rng(opts.seed).permutation(total) if opts.shuffle else np.arange(total)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.incomplete-{os.getpid()}")
+    attrs = {k: str(v) for k, v in asdict(opts).items()}
+    attrs["input"] = str(input_dir)
+    try:
+        with h5py.File(tmp, "w") as f:
+            # contiguous layout: scattered (shuffled) patch writes are ~7x faster than 1-patch chunks
+            d_hr = f.create_dataset("hr", (total, *hs), np.uint8)
+            d_lr = f.create_dataset("lr", (total, *ls), np.uint8)
+            for d in (d_hr, d_lr):
+                d.attrs.update(attrs)
+            written = 0
+            for path in files:
+                for _, _, hr_p, lr_p in image_groups(path, opts):
+                    n = len(hr_p)
+                    if n == 0:
+                        continue
+                    if written + n > total:
+                        raise SrcoreError(f"internal error: more patches than counted ({path})")
+                    dest = order[written : written + n]
+                    sort = np.argsort(dest)
+                    d_hr[dest[sort]] = hr_p[sort]
+                    d_lr[dest[sort]] = lr_p[sort]
+                    written += n
+                    if progress:
+                        progress(n)
+            if written != total:
+                raise SrcoreError(f"internal error: counted {total} patches but cut {written}")
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return PrepareResult(output, len(files), total, (total, *hs), (total, *ls))
+
+
+def prepare_png(
+    input_dir: Path, out_hr: Path, out_lr: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None
+) -> PrepareResult:
+    """Write patches as PNG files ``<stem>_<variant>_<k>.png`` into two folders (renamed when complete)."""
+    opts.validate()
+    files = select_files(input_dir, opts.number)
+    for d in (out_hr, out_lr):
+        if d.exists() and any(d.iterdir()):
+            raise SrcoreError(f"output folder {d} exists and is not empty")
+    tmps = [d.with_name(f".{d.name}.incomplete-{os.getpid()}") for d in (out_hr, out_lr)]
+    count = 0
+    try:
+        for t in tmps:
+            t.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            for _, tag, hr_p, lr_p in image_groups(path, opts):
+                for k in range(len(hr_p)):
+                    name = f"{path.stem}_{tag}_{k:05d}.png"
+                    Image.fromarray(hr_p[k]).save(tmps[0] / name)
+                    Image.fromarray(lr_p[k]).save(tmps[1] / name)
+                count += len(hr_p)
+                if progress:
+                    progress(len(hr_p))
+        for t, d in zip(tmps, (out_hr, out_lr)):
+            if d.exists():
+                d.rmdir()
+            os.replace(t, d)
+    except BaseException:
+        for t in tmps:
+            shutil.rmtree(t, ignore_errors=True)
+        raise
+    hs, ls = patch_shapes(opts, opts.upscale_factors[0])
+    return PrepareResult(out_hr, len(files), count, (count, *hs), (count, *ls))
