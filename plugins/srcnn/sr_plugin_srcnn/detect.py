@@ -1,0 +1,171 @@
+"""Recognise released state dicts of this family from key names and tensor shapes, and rename
+their keys onto this plugin's modules (``srcore_detect_checkpoint``).
+
+Layouts known: yjn870/FSRCNN-pytorch (``first_part``/``mid_part``/``last_part``),
+twtygqyy/pytorch-vdsr (``input``/``residual_layer.i.conv``/``output``), twtygqyy/pytorch-LapSRN
+(``conv_input``/``convt_F{k}.0.cov_block.j``/``convt_R{k}``/``convt_I{k}``) and the
+yjn870/Dekelv ESPCN-pytorch layout (``first_part.{0,2}``/``last_part.0``). Each rename is a table
+from release names to ours, so the inverse (ours -> release) is the same table read backwards.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from srcore.registry import CheckpointMatch
+
+Renamer = Callable[[str], str]
+
+
+def _shape(sd: Mapping[str, Any], key: str) -> tuple[int, ...] | None:
+    v = sd.get(key)
+    return tuple(v.shape) if v is not None and hasattr(v, "shape") else None
+
+
+def _rename(sd: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any] | None:
+    """Rename every key by its module prefix (``prefix.weight`` -> ``new.weight``); None if any is unknown."""
+    out = {}
+    for key, value in sd.items():
+        prefix, _, leaf = key.rpartition(".")
+        if prefix not in table:
+            return None
+        out[f"{table[prefix]}.{leaf}"] = value
+    return out
+
+
+def invert(table: Mapping[str, str]) -> dict[str, str]:
+    return {v: k for k, v in table.items()}
+
+
+# -- FSRCNN (yjn870) ---------------------------------------------------------------------------
+
+
+def fsrcnn_table(m: int) -> dict[str, str]:
+    """yjn870 names -> ours for FSRCNN with m mapping layers."""
+    table = {
+        "first_part.0": "feature.0",
+        "first_part.1": "feature.1",
+        "mid_part.0": "shrink.0",
+        "mid_part.1": "shrink.1",
+    }
+    for j in range(2 * m):
+        table[f"mid_part.{2 + j}"] = f"mapping.{j}"
+    table[f"mid_part.{2 * m + 2}"] = "expand.0"
+    table[f"mid_part.{2 * m + 3}"] = "expand.1"
+    table["last_part"] = "deconv"
+    return table
+
+
+def detect_fsrcnn(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    first, deconv, shrink = (
+        _shape(sd, "first_part.0.weight"),
+        _shape(sd, "last_part.weight"),
+        _shape(sd, "mid_part.0.weight"),
+    )
+    if not (first and deconv and shrink) or first[1:] != (1, 5, 5) or deconv[1:] != (1, 9, 9):
+        return None
+    m = sum(
+        1 for k in sd if re.fullmatch(r"mid_part\.\d+\.weight", k) and len(sd[k].shape) == 4 and sd[k].shape[-1] == 3
+    )
+    state = _rename(sd, fsrcnn_table(m))
+    if state is None:
+        return None
+    params = {"d": first[0], "s": shrink[0], "m": m}
+    note = (
+        f"FSRCNN(d={first[0]}, s={shrink[0]}, m={m}), yjn870 layout; the upscaling factor is not stored in "
+        "these weights (the deconvolution has the same shape at every stride): give the scale the file was trained for"
+    )
+    return CheckpointMatch(model="srcnn:fsrcnn", params=params, state_dict=state, note=note)
+
+
+# -- VDSR (twtygqyy) ---------------------------------------------------------------------------
+
+
+def vdsr_table(n_body: int) -> dict[str, str]:
+    table = {"input": "head", "output": "tail"}
+    table.update({f"residual_layer.{i}.conv": f"body.{i}" for i in range(n_body)})
+    return table
+
+
+def detect_vdsr(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    head, tail = _shape(sd, "input.weight"), _shape(sd, "output.weight")
+    if not (head and tail) or head[1:] != (1, 3, 3) or tail[:2] != (1, head[0]):
+        return None
+    n_body = sum(1 for k in sd if re.fullmatch(r"residual_layer\.\d+\.conv\.weight", k))
+    state = _rename(sd, vdsr_table(n_body))
+    if state is None:
+        return None
+    params = {"depth": n_body + 2, "channels": head[0]}
+    return CheckpointMatch(
+        "srcnn:vdsr", params, state, f"VDSR, {n_body + 2} layers, twtygqyy layout (one model for every scale)"
+    )
+
+
+# -- LapSRN (twtygqyy) -------------------------------------------------------------------------
+
+
+def lapsrn_table(levels: int, depth: int) -> dict[str, str]:
+    table = {"conv_input": "conv_input"}
+    for k in range(1, levels + 1):
+        for j in range(0, 2 * depth + 1, 2):
+            table[f"convt_F{k}.0.cov_block.{j}"] = f"levels.{k - 1}.features.{j}"
+        table[f"convt_R{k}"] = f"levels.{k - 1}.residual"
+        table[f"convt_I{k}"] = f"levels.{k - 1}.image_up"
+    return table
+
+
+def detect_lapsrn(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    first = _shape(sd, "conv_input.weight")
+    if not first or first[1:] != (1, 3, 3) or _shape(sd, "convt_I1.weight") != (1, 1, 4, 4):
+        return None
+    levels = sum(1 for k in sd if re.fullmatch(r"convt_I\d+\.weight", k))
+    depth = sum(1 for k in sd if re.fullmatch(r"convt_F1\.0\.cov_block\.\d+\.weight", k)) - 1
+    state = _rename(sd, lapsrn_table(levels, depth))
+    if state is None or depth < 1:
+        return None
+    params = {"scale": 2**levels, "depth": depth, "channels": first[0]}
+    return CheckpointMatch(
+        "srcnn:lapsrn", params, state, f"LapSRN x{2**levels} ({levels} levels of {depth} convs), twtygqyy layout"
+    )
+
+
+# -- ESPCN (yjn870 / Dekelv) -------------------------------------------------------------------
+
+ESPCN_TABLE = {"first_part.0": "feature.0", "first_part.2": "feature.2", "last_part.0": "subpixel.0"}
+
+
+def detect_espcn(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    c1, c2, c3 = (_shape(sd, f"{p}.weight") for p in ESPCN_TABLE)
+    if not (c1 and c2 and c3) or c1[1:] != (1, 5, 5) or c2[1] != c1[0] or c3[1] != c2[0]:
+        return None
+    r = math.isqrt(c3[0])
+    if r * r != c3[0]:
+        return None
+    state = _rename(sd, ESPCN_TABLE)
+    if state is None:
+        return None
+    return CheckpointMatch(
+        "srcnn:espcn", {"scale": r, "n1": c1[0], "n2": c2[0]}, state, f"ESPCN x{r}, ESPCN-pytorch layout"
+    )
+
+
+DETECTORS = (detect_fsrcnn, detect_vdsr, detect_lapsrn, detect_espcn)
+
+
+def detect(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    for fn in DETECTORS:
+        match = fn(sd)
+        if match is not None:
+            return match
+    return None
+
+
+def to_release(state: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any]:
+    """Our key names back to a release's (for exporting in the authors' layout)."""
+    out = _rename(state, invert(table))
+    if out is None:
+        raise KeyError("state dict does not match the table")
+    return out

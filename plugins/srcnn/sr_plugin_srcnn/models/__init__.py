@@ -1,0 +1,1 @@
+"""Architectures of the classic CNN family (one module per method, torch imported lazily by callers)."""
