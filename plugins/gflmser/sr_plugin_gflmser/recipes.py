@@ -52,7 +52,7 @@ FACES_X4: dict[str, Any] = {
     "val": {
         "sets": ["faces/ffhq10"],
         "metrics": [
-            {"id": "core:psnr", "params": {"y_channel": True, "crop_border": 0}},
+            {"id": "core:psnr", "params": {"y_channel": True, "crop_border": 0, "y_convention": "float"}},
             {"id": "core:fid", "params": {}},
         ],
         "every": 5 * STEPS_PER_EPOCH,
