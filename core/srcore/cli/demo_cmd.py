@@ -68,7 +68,9 @@ def evaluate_vs_bicubic(loaded: Any, folder: Path, scale: int, manager: Any) -> 
     return rows
 
 
-def write_report(run_dir: Path, cfg: Any, rows: list[dict[str, Any]], seconds: float, scale: int) -> Path:
+def write_report(run_dir: Path, cfg: Any, rows: list[dict[str, Any]], seconds: float, scale: int, device: str) -> Path:
+    import torch
+
     from srcore.engine.monitor import sample_grid
 
     grid = sample_grid([r["images"] for r in rows], run_dir / "samples" / "heldout.png", crop=160)
@@ -78,7 +80,7 @@ def write_report(run_dir: Path, cfg: Any, rows: list[dict[str, Any]], seconds: f
         f"# srcore demo: {cfg.model.id} x{scale}",
         "",
         f"Recipe `{cfg.recipe}`, {sum(s.steps for s in cfg.stages)} steps on `{cfg.data.train.hr}` "
-        f"in {seconds / 60:.1f} min on {cfg.train.device}.",
+        f"in {seconds / 60:.1f} min on {device} ({torch.get_num_threads()} thread(s)).",
         "",
         "## Held-out photographs (never seen in training)",
         "",
@@ -149,7 +151,7 @@ def demo(out_dir: str, name: str, overrides: tuple[str, ...], device: str, min_g
     seconds = time.perf_counter() - t0
     loaded = load_checkpoint(run_dir / "last", manager=manager)  # not `best`: no selection on held-out
     rows = evaluate_vs_bicubic(loaded, heldout, loaded.scale, manager)
-    report = write_report(run_dir, cfg, rows, seconds, loaded.scale)
+    report = write_report(run_dir, cfg, rows, seconds, loaded.scale, device)
     gain = sum(r["sr_psnr"] - r["bicubic_psnr"] for r in rows) / len(rows)
     click.echo(f"held-out photographs: model beats bicubic by {gain:+.2f} dB (Y PSNR); report: {report}")
     if gain < min_gain:

@@ -70,6 +70,10 @@ def train(
     dinfo = D.init(dev)
     main = dinfo.is_main
     run_dir = Path(run_dir) if run_dir is not None else cfg.run_dir
+    cuda_only = [k for k, on in (("amp", cfg.train.amp != "off"), ("compile", cfg.train.compile),
+                                 ("channels_last", cfg.train.channels_last)) if on]
+    if cuda_only and dev.type != "cuda" and main:
+        print(f"note: train.{', train.'.join(cuda_only)} apply on CUDA only; running in float32 eager on {dev}")
     regs = manager.registries
     seed = cfg.train.seed
     seed_all(seed)
