@@ -50,14 +50,15 @@ class BidirectionalStep(TrainStep):
         self.networks: dict[str, nn.Module] = {"generator": setup.generator}
         trained = self.l2h if p.phase == "l2h" else self.h2l
         self.optimizers = {"generator": setup.optimizer(list(trained.parameters()), setup.stage.optim)}
+        for other in setup.run.nets:  # every declared net stays in the checkpoints of every stage
+            self.networks[other] = setup.network(other)
         self.d: nn.Module | None = None
         self._d_real: torch.Tensor | None = None
         role = {"h2l_adversarial": "d_lr", "l2h": "d_hr" if p.hr_adv_weight > 0 else None}.get(p.phase)
         if role is not None:
             if role not in setup.run.nets:
                 raise SrcoreError(f"stage '{setup.stage.name}': phase {p.phase} needs a discriminator in nets.{role}")
-            self.d = setup.network(role)
-            self.networks[role] = self.d
+            self.d = self.networks[role]
             self.optimizers["discriminator"] = setup.optimizer(list(self.d.parameters()), setup.stage.optim_d)
 
     # -- data ---------------------------------------------------------------------------------
