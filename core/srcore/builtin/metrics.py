@@ -30,6 +30,31 @@ class IFCConfig(MeasureConfig):
     y_channel: bool = Field(True, description="IFC is defined on one channel; RGB input is reduced to Y.")
 
 
+class LPIPSConfig(StrictModel):
+    net: Literal["alex", "vgg"] = Field("alex", description="Backbone of LPIPS v0.1.")
+    backbone_weights: str | None = Field(
+        None, description="torchvision ImageNet weights of the backbone; default: the torch hub cache."
+    )
+    crop_border: int = Field(0, ge=0, description="Pixels removed on every side before measuring.")
+
+
+class FIDConfig(StrictModel):
+    weights: str | None = Field(
+        None, description="pt_inception-2015-12-05-6726825d.pth; default: the torch hub cache."
+    )
+    ref_stats: str | None = Field(
+        None, description="Cache of the reference set's statistics (.npz): read if present, else written."
+    )
+    batch_size: int = Field(16, ge=1, description="Images per Inception forward pass.")
+
+
+class NIQEConfig(StrictModel):
+    crop_border: int = Field(0, ge=0, description="Pixels removed on every side before measuring.")
+    params: str | None = Field(
+        None, description="Pristine model (.npz of basicsr or MATLAB modelparameters.mat); default: installed basicsr."
+    )
+
+
 def _build(module: str, cls: str) -> Any:
     def build(cfg: StrictModel) -> Any:
         import importlib
@@ -47,3 +72,11 @@ def register_metrics(register: Registrar) -> None:
     register("ifc", _build("srcore.metrics.ifc", "IFC"), config=IFCConfig,
              description="Information Fidelity Criterion on Y (Sheikh et al., reference ifcvec.m).",
              higher_is_better=True)
+    register("lpips", _build("srcore.metrics.perceptual", "LPIPS"), config=LPIPSConfig,
+             description="LPIPS v0.1 (alex/vgg) via the lpips package; lower is better.", higher_is_better=False)
+    register("fid", _build("srcore.metrics.perceptual", "FID"), config=FIDConfig,
+             description="FID (pytorch-fid Inception), SR set vs HR set; set-level, lower is better.",
+             higher_is_better=False)
+    register("niqe", _build("srcore.metrics.niqe", "NIQE"), config=NIQEConfig,
+             description="NIQE (no-reference, MATLAB release's pristine model); lower is better.",
+             higher_is_better=False)

@@ -1,0 +1,176 @@
+"""LPIPS (through the ``lpips`` package) and FID (through ``pytorch-fid``).
+
+LPIPS v0.1 (alex or vgg): the package ships its calibrated linear layers; the backbone's
+ImageNet weights (torchvision's ``alexnet-owt-7be5be79.pth`` / ``vgg16-397923af.pth``) come from
+the torch hub cache or an explicit path, see ``srcore.metrics.weights``.
+
+FID: Inception-v3 pool features of the FID reference network (``pt_inception-2015-12-05-
+6726825d.pth``), streaming statistics (float64 sum and sum of outer products, so memory does
+not grow with the set), the Frechet distance of pytorch-fid. Reference statistics can be
+cached in a ``.npz`` (``mu``, ``sigma``) and reused: ``ref_stats`` is read when it exists and
+written after the first full pass otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from srcore.metrics.base import PerImageMetric, SetMetric, check_pair
+from srcore.metrics.weights import find_weights
+
+LPIPS_BACKBONES = {"alex": ("AlexNet_Weights", "alexnet"), "vgg": ("VGG16_Weights", "vgg16")}
+FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def backbone_filename(net: str) -> str:
+    import torchvision.models as tvm
+
+    enum_name, _ = LPIPS_BACKBONES[net]
+    return Path(getattr(tvm, enum_name).IMAGENET1K_V1.url).name
+
+
+def load_lpips(net: str = "alex", backbone_weights: str | None = None) -> Any:
+    """An ``lpips.LPIPS`` v0.1 network with its backbone loaded from local weights only."""
+    import lpips
+
+    if net not in LPIPS_BACKBONES:
+        raise ValueError(f"LPIPS net must be one of {', '.join(LPIPS_BACKBONES)}, got {net!r}")
+    path = find_weights(backbone_filename(net), backbone_weights, f"LPIPS ({net})", "backbone_weights")
+    with contextlib.redirect_stdout(None):  # lpips prints a banner
+        model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    features = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+    if not features:
+        raise ValueError(f"{path} is not a torchvision {net} state dict (no 'features.*' keys)")
+    loaded = 0
+    for slice_module in model.net.children():
+        for name, layer in slice_module.named_children():
+            own = {k.split(".", 1)[1]: v for k, v in features.items() if k.split(".", 1)[0] == name}
+            if own:
+                layer.load_state_dict(own)
+                loaded += len(own)
+    expected = sum(1 for k in model.net.state_dict())
+    if loaded != expected:
+        raise ValueError(f"{path}: loaded {loaded} of the {expected} backbone tensors of LPIPS ({net})")
+    return model.eval()
+
+
+class LPIPS(PerImageMetric):
+    """LPIPS distance (lower is better) on RGB in [0, 1], per image."""
+
+    name = "lpips"
+    higher_is_better = False
+
+    def __init__(self, net: str = "alex", backbone_weights: str | None = None, crop_border: int = 0) -> None:
+        self.net_name, self.crop_border = net, crop_border
+        self.model = load_lpips(net, backbone_weights)
+        super().__init__()
+
+    def per_image(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+        assert hr is not None, "LPIPS needs a reference"
+        if sr.shape[1] != 3:
+            raise ValueError("LPIPS needs RGB images")
+        c = self.crop_border
+        if c:
+            sr, hr = sr[..., c:-c, c:-c], hr[..., c:-c, c:-c]
+        model = self.model.to(sr.device)
+        return model(sr.float(), hr.float(), normalize=True).flatten().double()
+
+
+@contextlib.contextmanager
+def _local_fid_weights(path: Path) -> Any:
+    """Make pytorch-fid read its Inception weights from ``path`` instead of downloading them."""
+    import pytorch_fid.inception as fi
+
+    original = fi.load_state_dict_from_url
+
+    def local(url: str, *args: Any, **kwargs: Any) -> Any:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    fi.load_state_dict_from_url = local
+    try:
+        yield
+    finally:
+        fi.load_state_dict_from_url = original
+
+
+def load_fid_inception(weights: str | None = None) -> Any:
+    from pytorch_fid.inception import InceptionV3
+
+    path = find_weights(FID_WEIGHTS, weights, "FID (Inception-v3)", "weights")
+    with _local_fid_weights(path):
+        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
+    return model.eval()
+
+
+class RunningStats:
+    """Mean and covariance of feature vectors, accumulated in float64 without keeping them."""
+
+    def __init__(self) -> None:
+        self.n, self.s, self.ss = 0, None, None
+
+    def update(self, feats: torch.Tensor) -> None:
+        f = feats.detach().to("cpu", torch.float64)
+        self.s = f.sum(0) if self.s is None else self.s + f.sum(0)
+        self.ss = f.T @ f if self.ss is None else self.ss + f.T @ f
+        self.n += f.shape[0]
+
+    def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n < 2 or self.s is None or self.ss is None:
+            raise ValueError(f"FID needs at least 2 images per set, got {self.n}")
+        mu = self.s / self.n
+        cov = (self.ss - self.n * torch.outer(mu, mu)) / (self.n - 1)
+        return mu.numpy(), cov.numpy()
+
+
+class FID(SetMetric):
+    """Frechet Inception Distance between the SR set and the HR set (lower is better)."""
+
+    name = "fid"
+    higher_is_better = False
+
+    def __init__(self, weights: str | None = None, ref_stats: str | None = None, batch_size: int = 16) -> None:
+        self.model = load_fid_inception(weights)
+        self.ref_stats = Path(ref_stats) if ref_stats else None
+        self.batch_size = batch_size
+        self.reset()
+
+    def reset(self) -> None:
+        self.fake, self.real = RunningStats(), RunningStats()
+        self.cached = None
+        if self.ref_stats is not None and self.ref_stats.is_file():
+            with np.load(self.ref_stats) as d:
+                self.cached = (d["mu"], d["sigma"])
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        model = self.model.to(x.device)
+        outs = [model(x[i : i + self.batch_size].float())[0].flatten(1) for i in range(0, len(x), self.batch_size)]
+        return torch.cat(outs)
+
+    def update(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> None:
+        sr, hr = check_pair(sr, hr, self.name) if hr is not None else check_pair(sr, None, self.name)
+        self.fake.update(self.features(sr))
+        if hr is not None and self.cached is None:
+            self.real.update(self.features(hr))
+        return None
+
+    def compute(self) -> float:
+        from pytorch_fid.fid_score import calculate_frechet_distance
+
+        mu1, s1 = self.fake.mean_cov()
+        if self.cached is not None:
+            mu2, s2 = self.cached
+        else:
+            mu2, s2 = self.real.mean_cov()
+            if self.ref_stats is not None:
+                self.ref_stats.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.ref_stats.with_name(self.ref_stats.name + ".tmp.npz")
+                np.savez(tmp, mu=mu2, sigma=s2)
+                tmp.replace(self.ref_stats)
+        return float(calculate_frechet_distance(mu1, s1, mu2, s2))
