@@ -11,6 +11,8 @@ import torch
 
 from sr_plugin_srcnn.detect import detect
 
+pytestmark = pytest.mark.shared_data
+
 # The targets the issue states (within 0.02 dB).
 FSRCNN = {2: 37.15, 3: 32.60, 4: 30.52}
 VDSR = {2: 37.62, 3: 33.76, 4: 31.44}
@@ -67,6 +69,7 @@ def test_fsrcnn_yjn870_on_set5(registries, data_root, weights, scale) -> None:
     assert got > bicubic + 2.0
 
 
+@pytest.mark.slow
 def test_vdsr_twtygqyy_on_set5_all_scales(registries, data_root, weights) -> None:
     model = load_release(registries, weights / "vdsr_x234_twtygqyy.pth")
     got = {s: mean_psnr(model, set5(data_root, s), s, pre=True)[0] for s in (2, 3, 4)}
