@@ -73,12 +73,45 @@ def detect_fsrcnn(sd: Mapping[str, Any]) -> CheckpointMatch | None:
     state = _rename(sd, fsrcnn_table(m))
     if state is None:
         return None
-    params = {"d": first[0], "s": shrink[0], "m": m}
-    note = (
-        f"FSRCNN(d={first[0]}, s={shrink[0]}, m={m}), yjn870 layout; the upscaling factor is not stored in "
-        "these weights (the deconvolution has the same shape at every stride): give the scale the file was trained for"
-    )
+    params: dict[str, Any] = {"d": first[0], "s": shrink[0], "m": m}
+    scale = fsrcnn_scale_from_flat_field(params, state)
+    what = f"FSRCNN(d={first[0]}, s={shrink[0]}, m={m}), yjn870 layout"
+    if scale is None:
+        note = (
+            f"{what}; the upscaling factor is not stored in these weights (the deconvolution has the same "
+            "shape at every stride) and the flat-field test was inconclusive: give the scale the file was trained for"
+        )
+    else:
+        params["scale"] = scale
+        note = f"{what}; x{scale} inferred from the deconvolution's flat-field response (the stride is not stored)"
     return CheckpointMatch(model="srcnn:fsrcnn", params=params, state_dict=state, note=note)
+
+
+def fsrcnn_scale_from_flat_field(params: Mapping[str, Any], state: Mapping[str, Any]) -> int | None:
+    """The stride a trained FSRCNN deconvolution was trained for, from its weights.
+
+    The deconvolution's shape is the same at every stride, but a trained model maps a flat image to a
+    flat image only at its own stride: at another stride the r x r output phases get different weight
+    sums and the output shows a periodic pattern. Flat at stride 2 and 4 (a stride-4 kernel's phases
+    pool into stride-2 phases) means 4: the largest flat stride wins. None if no stride is flat
+    (e.g. untrained weights).
+    """
+    import torch
+
+    from .models.fsrcnn import FSRCNN, FSRCNNConfig
+
+    ripple = {}
+    for r in (2, 3, 4):
+        net = FSRCNN(FSRCNNConfig(scale=r, **params))
+        net.load_state_dict(dict(state))
+        with torch.no_grad():
+            outs = [net(torch.full((1, 1, 16, 16), v))[..., 4 * r : -4 * r, 4 * r : -4 * r] for v in (0.3, 0.5, 0.7)]
+        response = abs(float(outs[2].mean() - outs[0].mean()))  # a trained model maps 0.3 -> 0.7 to about 0.4
+        ripple[r] = max(float(o.std()) for o in outs) / max(response, 1e-8)
+    best = min(ripple.values())
+    if not best < 0.05:  # no stride gives a flat output: untrained or not an SR model
+        return None
+    return max(r for r, v in ripple.items() if v <= 5 * best + 1e-6)
 
 
 # -- VDSR (twtygqyy) ---------------------------------------------------------------------------

@@ -57,8 +57,8 @@ def test_fsrcnn_release_detected_and_equivalent(registries, d, s, m, scale) -> N
     sd = release_fsrcnn(d, s, m)
     match = detect(sd)
     assert match is not None and match.model == "srcnn:fsrcnn"
-    assert match.params == {"d": d, "s": s, "m": m}
-    assert "not stored" in match.note  # the scale has to come from the user
+    assert {k: match.params[k] for k in "dsm"} == {"d": d, "s": s, "m": m}
+    assert "not stored" in match.note  # the stride is not in the shapes (random weights: maybe not inferable)
     model = registries.build("model", match.model, {**match.params, "scale": scale})
     model.load_state_dict(match.state_dict)
     x = torch.rand(1, 1, 9, 11)
@@ -115,7 +115,7 @@ def test_round_trip_ours_to_release_and_back(registries, name, params, table) ->
     match = detect(to_release(ours, table))
     assert match is not None and match.model == f"srcnn:{name}"
     assert {k: v for k, v in params.items() if k in match.params} == match.params
-    assert set(params) - set(match.params) <= {"scale"}  # only FSRCNN/VDSR leave the scale to the user
+    assert set(params) - set(match.params) <= {"scale"}  # VDSR (and untrained FSRCNN) leave it to the user
     assert match.state_dict.keys() == ours.keys()
     assert all(torch.equal(match.state_dict[k], ours[k]) for k in ours)
 
@@ -139,7 +139,9 @@ def test_released_files_detected_through_the_plugin_manager(weights) -> None:
 
     pm = PluginManager().load(only=["srcnn"])
     expected = {
-        "fsrcnn_x2_yjn870.pth": ("srcnn:fsrcnn", {"d": 56, "s": 12, "m": 4}),
+        "fsrcnn_x2_yjn870.pth": ("srcnn:fsrcnn", {"d": 56, "s": 12, "m": 4, "scale": 2}),
+        "fsrcnn_x3_yjn870.pth": ("srcnn:fsrcnn", {"d": 56, "s": 12, "m": 4, "scale": 3}),
+        "fsrcnn_x4_yjn870.pth": ("srcnn:fsrcnn", {"d": 56, "s": 12, "m": 4, "scale": 4}),
         "vdsr_x234_twtygqyy.pth": ("srcnn:vdsr", {"depth": 20, "channels": 64}),
         "lapsrn_x4_twtygqyy.pth": ("srcnn:lapsrn", {"scale": 4, "depth": 10, "channels": 64}),
         "espcn_x3_Dekelv_epoch111.pth": ("srcnn:espcn", {"scale": 3, "n1": 64, "n2": 32}),
@@ -151,3 +153,19 @@ def test_released_files_detected_through_the_plugin_manager(weights) -> None:
     from sr_plugin_srcnn.detect import detect as ours
 
     assert ours(other) is None
+
+
+def test_fsrcnn_stride_inferred_from_a_flat_field(registries) -> None:
+    """A deconvolution whose r x r phases all sum to the same value is flat at stride r only."""
+    from sr_plugin_srcnn.detect import fsrcnn_scale_from_flat_field, to_release
+
+    torch.manual_seed(1)
+    for r in (2, 3, 4):
+        model = registries.build("model", "srcnn:fsrcnn", {"scale": r, "d": 8, "s": 4, "m": 1})
+        with torch.no_grad():
+            w = torch.zeros(8, 1, 9, 9)
+            w[:, 0, 4 - r // 2 : 4 - r // 2 + r, 4 - r // 2 : 4 - r // 2 + r] = torch.rand(8, 1, 1) + 0.5  # r x r box
+            model.deconv.weight.copy_(w)
+        params = {"d": 8, "s": 4, "m": 1}
+        assert fsrcnn_scale_from_flat_field(params, model.state_dict()) == r
+        assert detect(to_release(model.state_dict(), fsrcnn_table(1))).params["scale"] == r
