@@ -66,6 +66,7 @@ def test_training_writes_checkpoints_logs_and_reduces_the_loss(srcore_manager, t
     cfg = run_cfg(srcore_manager, stages=[
         {"name": "a", "steps": 24, "losses": [{"id": "core:l1"}], "optim": {"lr": 1e-2}, "ema_decay": 0.5},
         {"name": "b", "steps": 6, "losses": [{"id": "core:mse"}], "optim": {"type": "adamw", "lr": 1e-3},
+         "ema_decay": 0.5,
          "schedule": {"type": "cosine", "warmup_steps": 2}},
     ])
     result = train(cfg, srcore_manager, run_dir=tmp_path / "r", dataset=Patches(), device="cpu", progress=False)
