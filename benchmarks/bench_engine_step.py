@@ -66,6 +66,7 @@ def main() -> None:
         ctx.global_step = ctx.stage_step = state["step"]
         ctx.micro = 0
         step(batch, ctx)
+        ctx.end_step()
         state["step"] += 1
 
     # bare PyTorch

@@ -178,3 +178,39 @@ def test_upscale_cli_writes_one_image_per_input_at_the_model_scale(tiny_checkpoi
     res = CliRunner().invoke(main, ["upscale", str(path), str(folder / "a.png"), "-o", str(tmp_path / "o2"),
                                     "--t-sweep", "0:1:0.5", "--plugin", "core"])
     assert res.exit_code == 2 and "takes no condition map" in res.output
+
+
+class CondTiny(nn.Module):
+    """A conditional x2 model: nearest upsampling scaled by (1 + t)."""
+
+    def forward(self, x, t):
+        return F.interpolate(x * (1 + t), scale_factor=2, mode="nearest")
+
+
+class CondPlugin:
+    from srcore.hookspecs import hookimpl
+
+    @hookimpl
+    def srcore_register_models(self, register):
+        register("cond", lambda c: CondTiny(), description="test", scales=(2,), condition="t")
+
+
+def test_t_sweep_writes_one_image_per_value_and_a_strip(srcore_manager, srcore_plugin, tmp_path):
+    from srcore.cli import main
+    from srcore.data.io import read_image, write_image
+    from srcore.engine.checkpoint import LoadedModel
+    from srcore.export import export_safetensors
+
+    regs = srcore_plugin(CondPlugin(), "cp")
+    comp = regs.models.get("cp:cond")
+    path = export_safetensors(LoadedModel(CondTiny(), comp, comp.info, {}), tmp_path / "c.safetensors")
+    write_image(tmp_path / "a.png", torch.full((3, 8, 10), 0.25))
+    res = CliRunner().invoke(main, ["upscale", str(path), str(tmp_path / "a.png"), "-o", str(tmp_path / "o"),
+                                    "--t-sweep", "0:1:0.5"])
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == ["a_sweep.png", "a_t0.00.png", "a_t0.50.png", "a_t1.00.png"]
+    for t in (0.0, 0.5, 1.0):
+        img = read_image(tmp_path / "o" / f"a_t{t:.2f}.png")
+        assert img.shape == (3, 16, 20) and abs(img.mean().item() - 0.25 * (1 + t)) < 1 / 255
+    assert read_image(tmp_path / "o" / "a_sweep.png").shape == (3, 16, 3 * 24)

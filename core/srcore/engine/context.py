@@ -120,7 +120,6 @@ class Context:
             norm = torch.nn.utils.clip_grad_norm_(params, self.stage.grad_clip)
             self.grad_norms[optimizer] = float(norm)
         self.scaler.step(opt)
-        self.scaler.update()
         opt.zero_grad(set_to_none=True)
         if optimizer in self.schedulers:
             self.schedulers[optimizer].step()
@@ -128,6 +127,10 @@ class Context:
             self.ema.update(self.generator)
 
     # -- engine side ------------------------------------------------------------------------------
+    def end_step(self) -> None:
+        """After the last micro-batch: one scale update per iteration, whatever the optimizers."""
+        self.scaler.update()
+
     def register_optimizers(
         self, optimizers: dict[str, torch.optim.Optimizer], schedules: dict[str, ScheduleConfig]
     ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from srcore.engine.monitor import Monitor, plot_curves, sample_grid, to_float, t
 from srcore.engine.sampling import make_loader, mix_seed
 from srcore.engine.validate import higher_is_better, validate
 from srcore.errors import SrcoreError
+from srcore.metrics.weights import MissingWeightsError
 
 
 @dataclass
@@ -164,6 +166,7 @@ def train(
                 micro += 1
                 ctx.micro = m
                 logs = tstep(batch, ctx)
+            ctx.end_step()
             stage_step += 1
             global_step += 1
             steps_since += 1
@@ -261,7 +264,11 @@ def build_metrics(refs: Any, regs: Any, dev: torch.device, scale: int) -> list[t
         params = dict(ref.params)
         if "crop_border" in getattr(comp.config_cls, "model_fields", {}) and "crop_border" not in params:
             params["crop_border"] = scale
-        m = comp.build(params)
+        try:
+            m = comp.build(params)
+        except MissingWeightsError as exc:  # state why and validate with the rest (e.g. FID without Inception)
+            print(f"note: val metric {ref.id} left out: {exc}", file=sys.stderr)
+            continue
         out.append((label, m.to(dev) if isinstance(m, nn.Module) else m))
     return out
 
