@@ -46,6 +46,7 @@ class FIDConfig(StrictModel):
         None, description="Cache of the reference set's statistics (.npz): read if present, else written."
     )
     batch_size: int = Field(16, ge=1, description="Images per Inception forward pass.")
+    dims: Literal[64, 192, 768, 2048] = Field(2048, description="Inception feature block (2048 = standard FID).")
 
 
 class NIQEConfig(StrictModel):

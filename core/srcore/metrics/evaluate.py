@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 
 from srcore.data.color import quantize as quantize_8bit
 from srcore.errors import SrcoreError
+from srcore.metrics.weights import MissingWeightsError
 from srcore.registry import Registries
 
 Pair = tuple[str, torch.Tensor, torch.Tensor]  # (image name, SR (3,H,W), HR (3,H,W))
@@ -75,7 +77,11 @@ def build_metrics(
         if comp.name == "ifc":
             params["y_channel"] = True  # IFC is defined on Y only
         params.update((extra or {}).get(comp.name, {}))
-        metric = comp.build(comp.parse_config(params, where=f"metric {comp.id}"))
+        try:
+            metric = comp.build(comp.parse_config(params, where=f"metric {comp.id}"))
+        except MissingWeightsError as exc:  # state why and measure the rest (e.g. FID without Inception)
+            print(f"note: metric {comp.id} left out: {exc}", file=sys.stderr)
+            continue
         hib = getattr(metric, "higher_is_better", comp.extra.get("higher_is_better", True))
         specs.append(MetricSpec(comp.name, metric, bool(hib)))
     return specs

@@ -99,13 +99,30 @@ def _local_fid_weights(path: Path) -> Any:
         fi.load_state_dict_from_url = original
 
 
-def load_fid_inception(weights: str | None = None) -> Any:
+def load_fid_inception(weights: str | None = None, dims: int = 2048) -> Any:
     from pytorch_fid.inception import InceptionV3
 
     path = find_weights(FID_WEIGHTS, weights, "FID (Inception-v3)", "weights")
     with _local_fid_weights(path):
-        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
+        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=True, normalize_input=True)
     return model.eval()
+
+
+def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), with Tr sqrt(S1 S2) from symmetric eigenproblems.
+
+    S1 S2 is similar to A S2 A with A = S1^(1/2), which is symmetric PSD, so the trace of the
+    square root is the sum of the square roots of its eigenvalues. Two ``eigh`` calls instead of
+    scipy's ``sqrtm`` (minutes for 2048 x 2048 on a CPU); agrees with pytorch-fid to ~1e-6.
+    """
+    t1, t2 = torch.from_numpy(np.asarray(s1, np.float64)), torch.from_numpy(np.asarray(s2, np.float64))
+    t1, t2 = (t1 + t1.T) / 2, (t2 + t2.T) / 2
+    evals, evecs = torch.linalg.eigh(t1)
+    root = (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
+    middle = root @ t2 @ root
+    tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
+    return float(diff @ diff + torch.trace(t1) + torch.trace(t2) - 2 * tr_sqrt)
 
 
 class RunningStats:
@@ -134,8 +151,10 @@ class FID(SetMetric):
     name = "fid"
     higher_is_better = False
 
-    def __init__(self, weights: str | None = None, ref_stats: str | None = None, batch_size: int = 16) -> None:
-        self.model = load_fid_inception(weights)
+    def __init__(
+        self, weights: str | None = None, ref_stats: str | None = None, batch_size: int = 16, dims: int = 2048
+    ) -> None:
+        self.model = load_fid_inception(weights, dims)
         self.ref_stats = Path(ref_stats) if ref_stats else None
         self.batch_size = batch_size
         self.reset()
@@ -150,7 +169,12 @@ class FID(SetMetric):
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
         model = self.model.to(x.device)
-        outs = [model(x[i : i + self.batch_size].float())[0].flatten(1) for i in range(0, len(x), self.batch_size)]
+        outs = []
+        for i in range(0, len(x), self.batch_size):
+            f = model(x[i : i + self.batch_size].float())[0]
+            if f.shape[-2:] != (1, 1):  # earlier blocks are spatial maps; pytorch-fid pools them
+                f = torch.nn.functional.adaptive_avg_pool2d(f, (1, 1))
+            outs.append(f.flatten(1))
         return torch.cat(outs)
 
     def update(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> None:
@@ -161,8 +185,6 @@ class FID(SetMetric):
         return None
 
     def compute(self) -> float:
-        from pytorch_fid.fid_score import calculate_frechet_distance
-
         mu1, s1 = self.fake.mean_cov()
         if self.cached is not None:
             mu2, s2 = self.cached
@@ -173,4 +195,4 @@ class FID(SetMetric):
                 tmp = self.ref_stats.with_name(self.ref_stats.name + ".tmp.npz")
                 np.savez(tmp, mu=mu2, sigma=s2)
                 tmp.replace(self.ref_stats)
-        return float(calculate_frechet_distance(mu1, s1, mu2, s2))
+        return frechet_distance(mu1, s1, mu2, s2)
