@@ -4,7 +4,7 @@ The engine step is what the loop runs per optimizer step: per-step reseeding, th
 ``core:supervised`` step through the ``Context`` (autocast, finite-loss check, accumulation
 bookkeeping, gradient averaging hook, grad scaler, scheduler, zero_grad). The bare loop is
 forward, L1 loss, backward, Adam step, zero_grad. Data loading is excluded from both (the same
-batch is reused). Measurements alternate A/B in blocks; the median block ratio is reported.
+batch is reused). Measurements alternate in blocks (A-B, then B-A); the median block ratio is reported.
 
     .venv/bin/python benchmarks/bench_engine_step.py [--channels 32] [--batch 16] [--size 32]
 """
@@ -83,9 +83,10 @@ def main() -> None:
         for _ in range(5):
             fn()
     ratios, t_eng, t_bare = [], [], []
-    for _ in range(args.blocks):
+    for block in range(args.blocks):
         times = {}
-        for name, fn in (("engine", engine), ("bare", bare)):
+        order = (("engine", engine), ("bare", bare))
+        for name, fn in order if block % 2 == 0 else order[::-1]:  # ABBA: no first-runner bias
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 fn()

@@ -74,7 +74,12 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
         cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [])
         click.echo(f"launching {nproc} processes: {' '.join(cmd[1:])}", err=True)
         sys.exit(subprocess.call(cmd))
-    result = run_training(cfg, manager, run_dir=run_dir, resume=resume, device=device, progress=not no_progress)
+    from srcore.engine.dist import shutdown
+
+    try:
+        result = run_training(cfg, manager, run_dir=run_dir, resume=resume, device=device, progress=not no_progress)
+    finally:
+        shutdown()
     if result.run_dir and int(os.environ.get("RANK", 0)) == 0:
         click.echo(f"done: {result.step} steps; run folder {result.run_dir}")
         if result.best:
