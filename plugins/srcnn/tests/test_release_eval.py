@@ -1,6 +1,7 @@
 """Released weights on Set5, the protocol of issue 5: HR cropped to a multiple of the scale,
 LR = MATLAB bicubic stored as uint8, VDSR's input = MATLAB bicubic upsampling of that LR kept in
-float, Y in float from the images (BasicSR), PSNR on Y with crop = scale, SR clamped to [0, 1]."""
+float, Y in float from the images (BasicSR), PSNR on Y with crop = scale, SR clamped to [0, 1].
+LapSRN x4 is checked end to end through `srcore eval` in test_cli_eval.py."""
 
 from __future__ import annotations
 
@@ -74,12 +75,6 @@ def test_vdsr_twtygqyy_on_set5_all_scales(registries, data_root, weights) -> Non
     model = load_release(registries, weights / "vdsr_x234_twtygqyy.pth")
     got = {s: mean_psnr(model, set5(data_root, s), s, pre=True)[0] for s in (2, 3, 4)}
     assert got == {s: pytest.approx(v, abs=0.02) for s, v in VDSR.items()}
-
-
-def test_lapsrn_twtygqyy_x4_beats_bicubic(registries, data_root, weights) -> None:
-    model = load_release(registries, weights / "lapsrn_x4_twtygqyy.pth")
-    got, bicubic = mean_psnr(model, set5(data_root, 4), 4)
-    assert got > bicubic + 1.0, (got, bicubic)
 
 
 def test_espcn_dekelv_x3_beats_bicubic(registries, data_root, weights) -> None:
