@@ -110,3 +110,51 @@ def test_folder_mode_missing_and_mismatched(srcore_manager, tmp_path: Path):
     write_image(sr / "im2.png", torch.rand(3, 10, 10))
     res = CliRunner().invoke(main, ["eval", "--sr-dir", str(sr), "--hr-dir", str(hr), "--scale", "2"])
     assert res.exit_code == 2 and "size mismatch" in res.output
+
+
+class _BicubicNet(torch.nn.Module):
+    """A 'model' whose output is MATLAB bicubic upsampling (plus a zero-weighted parameter)."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        self.gain = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return imresize(x, self.scale) + self.gain * x.mean()
+
+
+class _Plugin:
+    from srcore import hookimpl
+
+    @staticmethod
+    @hookimpl
+    def srcore_register_models(register) -> None:
+        from srcore.registry import StrictModel
+
+        class Cfg(StrictModel):
+            scale: int = 2
+
+        register("bicubic_net", lambda c: _BicubicNet(c.scale), config=Cfg, scales=(2, 3, 4))
+
+
+def test_checkpoint_mode_matches_bicubic_mode(srcore_plugin, tmp_path: Path):
+    srcore_plugin(_Plugin(), "evaltest")
+    _, hr = _sr_folder(tmp_path)
+    ckpt = tmp_path / "net.pth"
+    torch.save(_BicubicNet(2).state_dict(), ckpt)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    res = run(["eval", "--checkpoint", str(ckpt), "--model", "evaltest:bicubic_net", "--data", str(hr),
+               "--scale", "2", "--json", str(a)])
+    assert res.exit_code == 0, res.output
+    assert run(["eval", "--model", "bicubic", "--data", str(hr), "--scale", "2", "--json", str(b)]).exit_code == 0
+    ra, rb = (json.loads(p.read_text())["results"][0] for p in (a, b))
+    assert ra["model"] == "evaltest:bicubic_net" and ra["n_images"] == 3
+    assert ra["metrics"]["psnr"] == pytest.approx(rb["metrics"]["psnr"], abs=0.01)
+    assert ra["metrics"]["ssim"] == pytest.approx(rb["metrics"]["ssim"], abs=1e-4)
+    # a plain state dict with --model is built at the requested scale
+    x3 = run(["eval", "--checkpoint", str(ckpt), "--model", "evaltest:bicubic_net", "--data", str(hr), "--scale", "3"])
+    assert x3.exit_code == 0 and "x3" in x3.output, x3.output
+    two = CliRunner().invoke(main, ["eval", "--checkpoint", str(ckpt), "--model", "evaltest:bicubic_net",
+                                    "--data", str(hr), "--scale", "2,3"])
+    assert two.exit_code == 2 and "works at x2" in two.output

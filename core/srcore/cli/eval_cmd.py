@@ -107,7 +107,7 @@ def eval_cmd(
     registries = manager.registries
     loaded = None
     if mode == "checkpoint":
-        loaded = _load(checkpoint, model, manager)
+        loaded = _load(checkpoint, model, manager, scales)
         scales = scales or [loaded.scale]
         if loaded.scale not in scales or len(scales) > 1:
             raise SrcoreError(
@@ -163,12 +163,17 @@ def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model:
     raise SrcoreError("nothing to evaluate: give --checkpoint, --sr-dir with --hr-dir, or --model bicubic")
 
 
-def _load(checkpoint: str | None, model: str | None, manager: Any) -> Any:
+def _load(checkpoint: str | None, model: str | None, manager: Any, scales: list[int]) -> Any:
+    """Load lazily through the engine; with --model and one --scale, build the model at that scale."""
     try:
         from srcore.engine.checkpoint import load_checkpoint
     except ImportError as exc:  # the engine is a separate part of the core
         raise SrcoreError(f"checkpoint evaluation needs srcore.engine.checkpoint: {exc}") from None
-    return load_checkpoint(checkpoint, model=model, manager=manager)
+    params = None
+    if model and len(scales) == 1:
+        fields = manager.registries.models.get(model).config_cls.model_fields
+        params = {"scale": scales[0]} if "scale" in fields else None
+    return load_checkpoint(checkpoint, model=model, params=params, manager=manager)
 
 
 def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:

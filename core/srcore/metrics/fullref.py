@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 
 from srcore.metrics.base import PerImageMetric
 from srcore.metrics.prepare import YConvention, to_measured
@@ -25,30 +24,48 @@ def _gauss1d(size: int, sigma: float) -> torch.Tensor:
 
 
 def _filter_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filtering, 'valid' region (MATLAB ``filter2(w, x, 'valid')``)."""
-    c = x.shape[1]
-    k = g.to(device=x.device, dtype=x.dtype)
-    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    """Gaussian filtering, 'valid' region (MATLAB ``filter2(w, x, 'valid')``), by FFT.
+
+    float64 ``conv2d`` has no fast CPU kernel; the FFT product is exact to ~1e-13 here and the
+    circular wrap-around only touches the border rows/columns that 'valid' discards.
+    """
+    h, w = x.shape[-2:]
+    k = g.numel()
+    kernel = torch.outer(g, g).to(device=x.device, dtype=x.dtype).flip(0, 1)
+    spectrum = torch.fft.rfft2(kernel, s=(h, w))
+    out = torch.fft.irfft2(torch.fft.rfft2(x) * spectrum, s=(h, w))
+    return out[..., k - 1 :, k - 1 :]
 
 
 def ssim(
     sr: torch.Tensor, hr: torch.Tensor, peak: float = 255.0, win: int = 11, sigma: float = 1.5,
     k1: float = 0.01, k2: float = 0.03,
 ) -> torch.Tensor:
-    """Per-image SSIM (mean over the valid map and over channels) of NCHW float64 tensors."""
+    """Per-image SSIM (mean over the valid map and over channels) of NCHW float64 tensors.
+
+    Four filtered maps instead of five: with s = x + y and d = x - y,
+    mu_x mu_y = (mu_s^2 - mu_d^2) / 4, mu_x^2 + mu_y^2 = (mu_s^2 + mu_d^2) / 2,
+    E[xy] = (E[s^2] - E[d^2]) / 4 and E[x^2] + E[y^2] = (E[s^2] + E[d^2]) / 2.
+    """
     c, (h, w) = sr.shape[1], sr.shape[-2:]
     if min(h, w) < win:
         raise ValueError(f"SSIM needs images of at least {win}x{win} after cropping, got {h}x{w}")
     c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
-    # one grouped convolution for the five moments of every channel
-    stack = torch.cat([sr, hr, sr * sr, hr * hr, sr * hr], dim=1)
-    m = _filter_valid(stack, _gauss1d(win, sigma))
-    mu1, mu2, s11, s22, s12 = m.split(c, dim=1)
-    mu1_mu2, mu1_sq, mu2_sq = mu1 * mu2, mu1 * mu1, mu2 * mu2
-    num = (2 * mu1_mu2 + c1) * (2 * (s12 - mu1_mu2) + c2)
-    den = (mu1_sq + mu2_sq + c1) * ((s11 - mu1_sq) + (s22 - mu2_sq) + c2)
-    return (num / den).flatten(1).mean(dim=1)
+    n = sr.shape[0]
+    buf = torch.empty((n, 4 * c, h, w), dtype=sr.dtype, device=sr.device)
+    s, d, ss, dd = buf.split(c, dim=1)
+    torch.add(sr, hr, out=s)
+    torch.sub(sr, hr, out=d)
+    torch.mul(s, s, out=ss)
+    torch.mul(d, d, out=dd)
+    mu_s, mu_d, e_ss, e_dd = _filter_valid(buf, _gauss1d(win, sigma)).split(c, dim=1)
+    mu_s2, mu_d2 = mu_s * mu_s, mu_d * mu_d
+    mu_xy = (mu_s2 - mu_d2).mul_(0.25)
+    mu_sq = mu_s2.add_(mu_d2).mul_(0.5)
+    cov_xy = (e_ss - e_dd).mul_(0.25).sub_(mu_xy)
+    var_sum = e_ss.add_(e_dd).mul_(0.5).sub_(mu_sq)
+    ssim_map = mu_xy.mul_(2).add_(c1).mul_(cov_xy.mul_(2).add_(c2)).div_(mu_sq.add_(c1).mul_(var_sum.add_(c2)))
+    return ssim_map.flatten(1).mean(dim=1)
 
 
 class _Measured(PerImageMetric):

@@ -34,10 +34,11 @@ def y_matlab_uint8(rgb: torch.Tensor) -> torch.Tensor:
     + 16) is evaluated in exact integer arithmetic (1000x scaled coefficients), so ties round up
     deterministically instead of depending on floating-point error.
     """
-    u8 = _round_half_up(rgb.to(torch.float64).clamp(0, 1) * 255.0)
-    w = torch.tensor([65481.0, 128553.0, 24966.0], dtype=torch.float64, device=rgb.device).view(1, 3, 1, 1)
-    num = (u8 * w).sum(dim=1, keepdim=True)
-    return torch.div(num + 127500.0, 255000.0, rounding_mode="floor") + 16.0
+    u8 = rgb.to(torch.float64).clamp(0, 1).mul_(255.0).add_(0.5).floor_()
+    w = torch.tensor([65481.0, 128553.0, 24966.0], dtype=torch.float64, device=rgb.device)
+    num = torch.einsum("nchw,c->nhw", u8, w).unsqueeze(1)
+    # exact: num + 127500 and 255000 are integers far below 2^53, so floor(a / b) is exact
+    return num.add_(127500.0).div_(255000.0).floor_().add_(16.0)
 
 
 def to_measured(
