@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 
@@ -63,7 +64,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_two_rank_gloo_run_trains_validates_and_dies_with_a_rank(tmp_path):
+def test_two_rank_gloo_run_trains_validates_and_dies_with_a_rank(tmp_path, srcore_manager):
     photos = photo_folder(tmp_path / "photos")
     cfg = {
         "model": {"id": "core:tiny", "params": {"scale": 2, "channels": 4}},
@@ -96,6 +97,22 @@ def test_two_rank_gloo_run_trains_validates_and_dies_with_a_rank(tmp_path):
 
         ckpt = latest_checkpoint(run)
         assert ckpt is not None and load_training_state(ckpt)["world_size"] == 2
+
+        # gradient averaging: 2 ranks x batch 2 took the same steps as 1 process x batch 4
+        from safetensors.torch import load_file
+
+        from srcore.config import validate_run_config
+        from srcore.engine.loop import train
+
+        step = int(ckpt.name.split("_")[1])
+        ddp = load_file(str(ckpt / "generator.safetensors"))
+        single = {**cfg, "stages": [{"steps": step, "optim": {"lr": 5e-3}}], "val": {"sets": []},
+                  "data": {"train": {**cfg["data"]["train"], "batch_size": 4}}}
+        train(validate_run_config(single, srcore_manager.registries), srcore_manager, run_dir=tmp_path / "one",
+              device="cpu", progress=False)
+        one = load_file(str(tmp_path / "one" / "checkpoints" / f"step_{step:07d}" / "generator.safetensors"))
+        for k in one:
+            torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-6)
 
         ranks = {rank_of(p): p for p in children(proc.pid)}
         assert {0, 1} <= set(ranks), ranks
