@@ -214,3 +214,44 @@ def test_t_sweep_writes_one_image_per_value_and_a_strip(srcore_manager, srcore_p
         img = read_image(tmp_path / "o" / f"a_t{t:.2f}.png")
         assert img.shape == (3, 16, 20) and abs(img.mean().item() - 0.25 * (1 + t)) < 1 / 255
     assert read_image(tmp_path / "o" / "a_sweep.png").shape == (3, 16, 3 * 24)
+
+
+def shared_data():
+    import os
+    from pathlib import Path
+
+    root = Path(os.environ.get("SRCORE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+    return root if (root / "weights").is_dir() else None
+
+
+@pytest.mark.shared_data
+def test_released_weights_upscale_without_naming_the_model(tmp_path):
+    """`srcore upscale released.pth photo.png -o out/`: detected by its plugin, beats bicubic on Set5."""
+    from srcore.cli import main
+    from srcore.data.io import read_image, write_image
+    from srcore.plugins import PluginManager, available_entry_points
+
+    root = shared_data()
+    if root is None:
+        pytest.skip("needs ../shared/data (released FSRCNN weights, Set5); set SRCORE_SHARED_DATA")
+    if "srcnn" not in available_entry_points():
+        pytest.skip("needs the srcnn plugin (sr-plugin-srcnn), whose detection hook recognises FSRCNN")
+    from srcore import plugins as P
+
+    manager = PluginManager().load(only=["srcnn"])
+    previous, P._default = P._default, manager
+    try:
+        hr = read_image(root / "Set5" / "HR" / "butterfly.png")[:, :255, :255]
+        lr = imresize(hr[None].double(), scale=1 / 3).float().clamp(0, 1)[0]
+        write_image(tmp_path / "butterfly.png", lr)
+        res = CliRunner().invoke(main, ["upscale", str(root / "weights" / "fsrcnn_x3_yjn870.pth"),
+                                        str(tmp_path / "butterfly.png"), "-o", str(tmp_path / "out")])
+        assert res.exit_code == 0, res.output
+        assert "detected as srcnn:fsrcnn" in res.output
+        sr = read_image(tmp_path / "out" / "butterfly.png")
+        psnr = manager.registries.build("metric", "core:psnr", {"y_channel": True, "crop_border": 3})
+        bic = imresize(read_image(tmp_path / "butterfly.png")[None], scale=3).clamp(0, 1)
+        gain = float(psnr.update(sr[None], hr[None])) - float(psnr.update(bic, hr[None]))
+        assert gain > 1.0  # FSRCNN's published x3 gain over bicubic on Set5 is about 3 dB
+    finally:
+        P._default = previous
