@@ -54,6 +54,9 @@ def _run(
     crop: int | None = None,
 ) -> dict[str, Any]:
     scale = params.get("scale", 2)
+    # HR patches are cut before the LR is made from them, so they must divide by the scale: the
+    # collection's 33/41/31 (cut from pre-upsampled images) become the next multiple (e.g. 41 -> 42 at x2).
+    patch = -(-patch // scale) * scale
     return {
         "plugins": ["srcnn"],
         "model": {"id": f"srcnn:{model}", "params": params},

@@ -32,7 +32,7 @@ def test_collection_setups(registries) -> None:
     get = lambda n: resolve_run_config(registries, recipe=n)  # noqa: E731
     vdsr = get("vdsr-x2")
     st = vdsr.stages[0]
-    assert (vdsr.data.train.patch_size, vdsr.data.train.batch_size, st.optim.lr, st.grad_clip) == (41, 128, 0.1, 0.4)
+    assert (vdsr.data.train.patch_size, vdsr.data.train.batch_size, st.optim.lr, st.grad_clip) == (42, 128, 0.1, 0.4)
     assert st.step_params["momentum"] == 0.9  # not the collection's 1e-4 (weight decay passed as momentum)
     assert st.schedule.gamma == 0.1 and len(st.schedule.milestones) == 3
     fsrcnn = {s: get(f"fsrcnn-x{s}") for s in (2, 3, 4)}
@@ -54,6 +54,26 @@ def test_collection_setups(registries) -> None:
     srcnn = get("srcnn-x3")
     assert srcnn.model.params == {"scale": 3, "variant": "9-5-5"} and srcnn.data.train.patch_size == 33
     assert get("demo-x3").model.id == "srcnn:fsrcnn" and get("demo-x3").data.train.hr == "builtin:skimage"
+
+
+def test_patch_sizes_divide_by_the_scale(registries) -> None:
+    """The collection's 41/33/31 patches rounded up to a multiple of the scale (LR cut from HR)."""
+    sizes = {
+        (m, s): resolve_run_config(registries, recipe=f"{m}-x{s}").data.train.patch_size
+        for m in ("vdsr", "srcnn", "drrn")
+        for s in (2, 3, 4)
+    }
+    assert sizes == {
+        ("vdsr", 2): 42,
+        ("vdsr", 3): 42,
+        ("vdsr", 4): 44,
+        ("srcnn", 2): 34,
+        ("srcnn", 3): 33,
+        ("srcnn", 4): 36,
+        ("drrn", 2): 32,
+        ("drrn", 3): 33,
+        ("drrn", 4): 32,
+    }
 
 
 def test_overrides_reach_the_model(registries) -> None:
