@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from srcore.errors import SrcoreError
+
+if TYPE_CHECKING:  # torch is imported where used: listing files must not cost a torch import
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".exr")
 
@@ -76,6 +79,8 @@ def _looks_truncated(path: Path, data: np.ndarray) -> bool:
 
 def array_to_tensor(arr: np.ndarray, path: str | Path = "<array>") -> torch.Tensor:
     """OpenCV array (H,W[,C], BGR order) -> (3, H, W) float32 RGB in [0, 1]."""
+    import torch
+
     if arr.dtype == np.uint8:
         x = arr.astype(np.float32) / 255.0
     elif arr.dtype == np.uint16:
@@ -103,11 +108,15 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] float -> uint8, clamped, rounding half away from zero (MATLAB ``uint8``)."""
+    import torch
+
     return torch.floor(x.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
 
 
 def tensor_to_array(x: torch.Tensor, bits: int = 8) -> np.ndarray:
     """(C, H, W) or (1, C, H, W) [0, 1] RGB/gray tensor -> OpenCV array (BGR order)."""
+    import torch
+
     if x.dim() == 4:
         if x.shape[0] != 1:
             raise ValueError(f"write one image at a time, got a batch of {x.shape[0]}")
