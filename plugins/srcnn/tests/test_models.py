@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sr_plugin_srcnn.models.blocks import Upsampler, count_parameters
-from srcore.testing import check_model
+from srcore.registry import Registries
+from srcore.testing import check_conformance
 
 # seed004_classics.md, section 3 (RCAN x2/x3, WDSR and the BN-DRRN are this plugin's own counts).
 SPEC_COUNTS = {
@@ -39,28 +40,35 @@ REDUCED = {
     "drrn": {"channels": 16, "units": 3},
     "rcan": {"n_resgroups": 2, "n_resblocks": 2, "n_feats": 32, "reduction": 8},
     "rdn": {"config": "A", "G0": 16},
+    "glean": {
+        "in_size": 8,
+        "num_rrdbs": 1,
+        "max_channels": 16,
+        "style_channels": 16,
+        "channel_multiplier": 1,
+        "num_mlps": 2,
+    },
 }
 
 
 def reduced(comp):
-    """The component with REDUCED[name] applied on top of the config check_model passes."""
+    """The component with REDUCED[name] applied on top of the config the conformance check passes."""
     if comp.name not in REDUCED:
         return comp
-    return dataclasses.replace(comp, builder=lambda cfg: comp.builder(cfg.model_copy(update=REDUCED[comp.name])))
+    extra = REDUCED[comp.name]
+    info = comp.info.model_copy(update={"fixed_size": 8, "min_size": 8}) if comp.name == "glean" else comp.info
+    return dataclasses.replace(comp, builder=lambda cfg: comp.builder(cfg.model_copy(update=extra)), info=info)
 
 
 def test_every_model_conforms_at_every_scale(registries) -> None:
-    """srcore.testing's check (shape, finite, gradients) at every declared scale; GLEAN in test_glean."""
-    problems, checked = [], 0
+    """srcore.testing.check_conformance (shape, finite, gradients at every declared scale) on the
+    plugin's models, the big ones in REDUCED form."""
+    regs = Registries()
     for comp in registries.models:
-        if comp.plugin != "srcnn" or comp.name == "glean":
-            continue
-        comp = reduced(comp)
-        for scale in comp.info.scales:
-            problems += [p for p in [check_model(comp, scale)] if p]
-            checked += 1
-    assert problems == []
-    assert checked == 11 * 3
+        if comp.plugin == "srcnn":
+            regs.models.add(reduced(comp))
+    assert len(regs.models) == 12
+    assert check_conformance(regs, "srcnn") == []
 
 
 @pytest.mark.parametrize(("name", "scale"), sorted(SPEC_COUNTS))
