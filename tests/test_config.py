@@ -106,3 +106,11 @@ def test_schema_describes_sections() -> None:
     schema = run_config_schema()
     assert {"model", "stages", "data", "train", "val"} <= set(schema["properties"])
     assert schema["required"] == ["model"]
+
+
+def test_overrides_into_sections_the_data_lacks_start_from_defaults() -> None:
+    data = apply_overrides(BASE, ["stages.0.steps=7", "stages.0.optim.lr=1e-3", "train.seed=5"])
+    cfg = RunConfig.model_validate(data)
+    assert len(cfg.stages) == 1 and cfg.stages[0].steps == 7 and cfg.stages[0].optim.lr == 1e-3
+    assert cfg.stages[0].losses[0].id == "core:l1"  # the default stage's other fields stay
+    assert cfg.train.seed == 5 and cfg.train.device == "auto"

@@ -221,14 +221,21 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
     for text in overrides:
         path, val = parse_override(text)
         node: Any = out
+        model: Any = RunConfig
         for part in path[:-1]:
             if isinstance(node, list):
-                idx = _index(part, node, text)
-                node = node[idx]
+                node = node[_index(part, node, text)]
+                model = _list_item_type(model)
                 continue
+            if not isinstance(node, dict):
+                break
+            field = _field(model, part)
             if part not in node or node[part] is None:
-                node[part] = {}
+                # a section the data does not have yet: start from its default (e.g. the one
+                # default stage, so that stages.0.steps=N works without a recipe)
+                node[part] = _default_of(field)
             node = node[part]
+            model = _unwrap(field.annotation) if field is not None else None
         last = path[-1]
         if isinstance(node, list):
             node[_index(last, node, text)] = val
@@ -237,6 +244,28 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         else:
             raise ConfigError([f"--set {text}: '{'.'.join(path[:-1])}' is not a section"])
     return _resolve_raw(out, RunConfig)
+
+
+def _field(model: Any, name: str) -> Any:
+    fields = getattr(model, "model_fields", None) if isinstance(model, type) else None
+    return fields.get(name) if fields else None
+
+
+def _default_of(field: Any) -> Any:
+    """The field's default as plain data, or an empty section when there is none."""
+    if field is None:
+        return {}
+    if field.default_factory is not None:
+        value = field.default_factory()
+    elif field.default is not None and not isinstance(field.default, type(...)):
+        value = field.default
+    else:
+        return {}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    return copy.deepcopy(value) if isinstance(value, (dict, list)) else {}
 
 
 def _index(part: str, node: list[Any], text: str) -> int:
