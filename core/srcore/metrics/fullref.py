@@ -31,10 +31,16 @@ def _filter_valid(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     k = g.numel()
-    kernel = torch.outer(g, g).to(device=x.device, dtype=x.dtype).flip(0, 1)
-    spectrum = torch.fft.rfft2(kernel, s=(h, w))
+    spectrum = _kernel_spectrum(g, h, w, x.dtype, str(x.device))
     out = torch.fft.irfft2(torch.fft.rfft2(x) * spectrum, s=(h, w))
     return out[..., k - 1 :, k - 1 :]
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_spectrum(g: torch.Tensor, h: int, w: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """FFT of the flipped 2-D window at one image size (sets repeat sizes; cache a few)."""
+    kernel = torch.outer(g, g).to(device=device, dtype=dtype).flip(0, 1)
+    return torch.fft.rfft2(kernel, s=(h, w))
 
 
 def ssim(
