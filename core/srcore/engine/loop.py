@@ -233,9 +233,13 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
 
 
 def _root(cfg: RunConfig) -> str | None:
-    import os
+    """``data.root``, else the default data root that ``srcore eval`` uses too."""
+    from srcore.data.sets import default_data_root
 
-    return cfg.data.root or os.environ.get("SRCORE_DATA_ROOT")
+    if cfg.data.root:
+        return cfg.data.root
+    root = default_data_root()
+    return str(root) if root else None
 
 
 def _train_dataset(cfg: RunConfig, scale: int, info: Any, regs: Any) -> Any:
