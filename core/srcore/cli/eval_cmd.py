@@ -58,6 +58,8 @@ def _progress(desc: str, total: int | None) -> Any:
 @click.option("--degradation", default="core:bicubic", show_default=True, help="Degradation that makes the LR inputs.")
 @click.option("--no-quantize", is_flag=True, help="Measure float SR outputs instead of 8-bit images.")
 @click.option("--per-image", is_flag=True, help="Show per-image rows in the table.")
+@click.option("--skip-unavailable", is_flag=True,
+              help="Leave out metrics whose pretrained weights are missing (default: fail and say which file).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results (per-image too) as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write results (with per-image rows) as CSV.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the model and the metrics.")
@@ -69,7 +71,8 @@ def _progress(desc: str, total: int | None) -> Any:
 def eval_cmd(
     checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None, data: str | None,
     scale_text: str | None, data_root: str | None, metric_text: str, crop_border: int | None, rgb: bool,
-    y_convention: str, degradation: str, no_quantize: bool, per_image: bool, json_path: str | None,
+    y_convention: str, degradation: str, no_quantize: bool, per_image: bool, skip_unavailable: bool,
+    json_path: str | None,
     csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, cond: float | None,
     plugins: tuple[str, ...],
 ) -> None:
@@ -119,7 +122,7 @@ def eval_cmd(
     for scale in scales or [None]:
         crop = crop_border if crop_border is not None else (scale or 0)
         specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
-                                 y_convention=y_convention)
+                                 y_convention=y_convention, skip_unavailable=skip_unavailable)
         spec_list = specs
         for name, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
                                             loaded, tile, self_ensemble, cond, device):

@@ -63,9 +63,13 @@ def _json_float(v: float) -> float | str | None:
 
 def build_metrics(
     names: Sequence[str], registries: Registries, *, crop_border: int, y_channel: bool, y_convention: str,
-    extra: dict[str, dict[str, Any]] | None = None,
+    extra: dict[str, dict[str, Any]] | None = None, skip_unavailable: bool = False,
 ) -> list[MetricSpec]:
-    """Build metrics by id; the protocol options go to every metric whose config has them."""
+    """Build metrics by id; the protocol options go to every metric whose config has them.
+
+    A metric whose pretrained weights are missing raises ``MissingWeightsError`` (it names the
+    file and where it goes); with ``skip_unavailable`` it is left out with a note on stderr.
+    """
     specs = []
     for name in names:
         comp = registries.metrics.get(name)
@@ -79,7 +83,9 @@ def build_metrics(
         params.update((extra or {}).get(comp.name, {}))
         try:
             metric = comp.build(comp.parse_config(params, where=f"metric {comp.id}"))
-        except MissingWeightsError as exc:  # state why and measure the rest (e.g. FID without Inception)
+        except MissingWeightsError as exc:
+            if not skip_unavailable:
+                raise
             print(f"note: metric {comp.id} left out: {exc}", file=sys.stderr)
             continue
         hib = getattr(metric, "higher_is_better", comp.extra.get("higher_is_better", True))

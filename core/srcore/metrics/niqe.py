@@ -24,15 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from srcore.data.resize import imresize
-from srcore.errors import SrcoreError
 from srcore.metrics.base import PerImageMetric
 from srcore.metrics.prepare import to_measured
+from srcore.metrics.weights import MissingWeightsError
 
 BLOCK = 96
 SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
-class MissingNIQEParams(SrcoreError):
+class MissingNIQEParams(MissingWeightsError):
     """The NIQE pristine model is not available."""
 
 
