@@ -37,8 +37,9 @@ def main() -> None:
         "SRResCGAN": lambda lr: super_resolve(model, lr),
         "SRResCGAN+": lambda lr: super_resolve(model, lr, self_ensemble=True),
     }
-    table = {name: (regs.build("metric", "core:psnr", metric), regs.build("metric", "core:ssim", metric))
-             for name in methods}
+    table = {
+        name: (regs.build("metric", "core:psnr", metric), regs.build("metric", "core:ssim", metric)) for name in methods
+    }
     for item in data:
         t = time.time()
         for name, fn in methods.items():

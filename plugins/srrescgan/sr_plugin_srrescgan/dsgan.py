@@ -76,7 +76,12 @@ def load_dsgan_generator(path: str | Path) -> DSGANGenerator:
     """G_d from the released ``300_G.pth``, a plain state dict or a srcore run checkpoint."""
     from srcore.engine.checkpoint import load_checkpoint
 
-    loaded = load_checkpoint(path)
+    if not Path(path).expanduser().exists():
+        raise SrcoreError(
+            f"DSGAN generator weights {path} not found: give the released 300_G.pth or a run of recipe "
+            "srrescgan-dsgan (e.g. --set data.train.degradation.params.checkpoint=PATH)"
+        )
+    loaded = load_checkpoint(Path(path).expanduser())
     if loaded.component.id != "srrescgan:dsgan_g":
         raise SrcoreError(f"{path} holds a {loaded.component.id} model, not a DSGAN generator (srrescgan:dsgan_g)")
     return loaded.module

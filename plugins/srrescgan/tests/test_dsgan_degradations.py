@@ -58,6 +58,8 @@ def test_dsgan_degradation_from_config(registries, weights) -> None:
 def test_dsgan_degradation_rejects_other_checkpoints(registries, weights) -> None:
     from srcore.errors import SrcoreError
 
+    with pytest.raises(SrcoreError, match="300_G.pth"):
+        registries.build("degradation", "srrescgan:dsgan", {"checkpoint": "missing/300_G.pth"})
     with pytest.raises(SrcoreError, match="not a DSGAN generator"):
         registries.build("degradation", "srrescgan:dsgan", {"checkpoint": str(weights("srrescgan_x4_RaoUmer.pth"))})
 
