@@ -102,14 +102,19 @@ def test_bad_input_exits_2_with_message(srcore_manager, args: list[str], message
     assert message in res.output
 
 
-def test_missing_metric_weights_fail_unless_skipped(srcore_manager, tmp_path: Path, monkeypatch):
+def test_missing_metric_weights_are_reported_or_fail_when_strict(srcore_manager, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "emptyhub"))
     sr, hr = _sr_folder(tmp_path)
+    out = tmp_path / "res.json"
     args = ["eval", "--sr-dir", str(sr), "--hr-dir", str(hr), "--scale", "2", "--metrics", "psnr,lpips"]
-    res = CliRunner().invoke(main, args)
-    assert res.exit_code == 2 and "alexnet-owt-7be5be79.pth" in res.output
-    res = CliRunner().invoke(main, [*args, "--skip-unavailable"])
+    res = CliRunner().invoke(main, [*args, "--json", str(out)])
     assert res.exit_code == 0 and "left out" in res.output and "PSNR" in res.output
+    assert "not measured: core:lpips" in res.output and "alexnet-owt-7be5be79.pth" in res.output
+    saved = json.loads(out.read_text())
+    assert "alexnet-owt-7be5be79.pth" in saved["protocol"]["unavailable_metrics"]["core:lpips"]
+    assert set(saved["results"][0]["metrics"]) == {"psnr"}
+    res = CliRunner().invoke(main, [*args, "--strict-metrics"])
+    assert res.exit_code == 2 and "alexnet-owt-7be5be79.pth" in res.output
 
 
 def test_folder_mode_missing_and_mismatched(srcore_manager, tmp_path: Path):

@@ -219,18 +219,32 @@ class PluginManager:
         return sorted(self.plugins.values(), key=lambda p: (p.name != CORE, p.name))
 
 
-_default: PluginManager | None = None
+_managers: dict[tuple[tuple[str, ...] | None, tuple[str, ...]], PluginManager] = {}
+_override: PluginManager | None = None
 
 
 def load_plugins(only: Sequence[str] | None = None, blocked: Iterable[str] = ()) -> PluginManager:
-    """The process-wide plugin manager, loaded on first call (``only`` applies to that call)."""
-    global _default
-    if _default is None:
-        _default = PluginManager().load(only=only, blocked=blocked)
-    return _default
+    """The process-wide plugin manager for this selection, loaded on first use.
+
+    Each selection (``only``, ``blocked``) has its own manager, so ``--plugin core`` in one
+    command never hides the other plugins from the next. ``srcore.testing`` can install an
+    override that every call returns while a test runs.
+    """
+    if _override is not None:
+        return _override
+    key = (tuple(sorted(only)) if only else None, tuple(sorted(blocked)))
+    if key not in _managers:
+        _managers[key] = PluginManager().load(only=only, blocked=blocked)
+    return _managers[key]
+
+
+def set_override(manager: PluginManager | None) -> PluginManager | None:
+    """Make ``load_plugins`` return ``manager`` (None restores normal loading); returns the previous one."""
+    global _override
+    previous, _override = _override, manager
+    return previous
 
 
 def reset_plugins() -> None:
-    """Forget the process-wide manager (tests, or after installing a plugin)."""
-    global _default
-    _default = None
+    """Forget loaded managers (tests, or after installing a plugin)."""
+    _managers.clear()

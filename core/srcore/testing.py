@@ -26,12 +26,11 @@ from srcore.registry import Component, Registries
 @pytest.fixture
 def srcore_manager() -> Iterator[PluginManager]:
     manager = PluginManager().load(only=["core"])
-    previous = _plugins._default
-    _plugins._default = manager
+    previous = _plugins.set_override(manager)
     try:
         yield manager
     finally:
-        _plugins._default = previous
+        _plugins.set_override(previous)
 
 
 @pytest.fixture

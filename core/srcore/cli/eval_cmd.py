@@ -58,22 +58,25 @@ def _progress(desc: str, total: int | None) -> Any:
 @click.option("--degradation", default="core:bicubic", show_default=True, help="Degradation that makes the LR inputs.")
 @click.option("--no-quantize", is_flag=True, help="Measure float SR outputs instead of 8-bit images.")
 @click.option("--per-image", is_flag=True, help="Show per-image rows in the table.")
-@click.option("--skip-unavailable", is_flag=True,
-              help="Leave out metrics whose pretrained weights are missing (default: fail and say which file).")
+@click.option("--strict-metrics", is_flag=True,
+              help="Fail (exit 2) when a metric's pretrained weights are missing; by default the metric is "
+              "left out with a note naming the file, and the other metrics are reported.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results (per-image too) as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write results (with per-image rows) as CSV.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the model and the metrics.")
 @click.option("--tile", type=click.IntRange(min=8), help="(a) Tile size for large images.")
 @click.option("--self-ensemble", is_flag=True, help="(a) x8 self-ensemble.")
-@click.option("--cond", type=float, help="(a) Condition value for conditional models (e.g. FxSR t).")
+@click.option("--cond", "--t", "cond_text",
+              help="(a) Condition value(s) for conditional models, comma-separated (FxSR t: 0,0.5,1 gives one "
+              "row per value, the perception-distortion table).")
 @plugin_option
 @handle_errors
 def eval_cmd(
     checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None, data: str | None,
     scale_text: str | None, data_root: str | None, metric_text: str, crop_border: int | None, rgb: bool,
-    y_convention: str, degradation: str, no_quantize: bool, per_image: bool, skip_unavailable: bool,
+    y_convention: str, degradation: str, no_quantize: bool, per_image: bool, strict_metrics: bool,
     json_path: str | None,
-    csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, cond: float | None,
+    csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, cond_text: str | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Evaluate (a) --checkpoint on --data at --scale, (b) --sr-dir against --hr-dir, or
@@ -106,39 +109,51 @@ def eval_cmd(
     if mode == "folder" and len(scales) > 1:
         raise SrcoreError("--sr-dir holds results at one scale; give a single --scale")
 
+    conds = _conds(cond_text)
     manager = get_manager(plugins)
     registries = manager.registries
     loaded = None
     if mode == "checkpoint":
         loaded = _load(checkpoint, model, manager, scales)
         scales = scales or [loaded.scale]
-        if loaded.scale not in scales or len(scales) > 1:
+        bad = [s for s in scales if s not in _scales_of(loaded)]
+        if bad:
             raise SrcoreError(
                 f"the checkpoint's model works at x{loaded.scale}; --scale {scale_text} does not match"
             )
+        if conds != [None] and not loaded.info.condition:
+            raise SrcoreError(f"--cond: {loaded.component.id} takes no condition map")
         loaded.module.to(device)
+    elif conds != [None]:
+        raise SrcoreError("--cond applies to --checkpoint of a conditional model")
     results = []
     spec_list = []
+    unavailable: dict[str, str] = {}
     for scale in scales or [None]:
         crop = crop_border if crop_border is not None else (scale or 0)
         specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
-                                 y_convention=y_convention, skip_unavailable=skip_unavailable)
+                                 y_convention=y_convention, skip_unavailable=not strict_metrics,
+                                 unavailable=unavailable)
         spec_list = specs
-        for name, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
-                                            loaded, tile, self_ensemble, cond, device):
-            label = _model_label(mode, checkpoint, loaded)
-            desc = f"{name} x{scale}" if scale else name
-            results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
-                                       quantize=not no_quantize, progress=_progress(desc, total), device=device))
+        at_scale = _at_scale(loaded, scale)
+        for cond in conds:
+            for name, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
+                                                at_scale, tile, self_ensemble, cond, device):
+                label = _model_label(mode, checkpoint, at_scale) + (f" t={cond:g}" if cond is not None else "")
+                desc = f"{name} x{scale}" if scale else name
+                results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
+                                           quantize=not no_quantize, progress=_progress(desc, total), device=device))
     protocol = {
         "channel": "rgb" if rgb else "y", "y_convention": y_convention,
         "crop_border": crop_border if crop_border is not None else "scale",
         "lr": "paired folder" if mode == "folder" else f"{degradation} of the HR cropped to a multiple of the scale",
-        "sr_quantized_8bit": not no_quantize, "metrics": metric_names,
+        "sr_quantized_8bit": not no_quantize, "metrics": metric_names, "unavailable_metrics": unavailable,
     }
     click.echo(ev.format_table(results, spec_list, per_image=per_image))
     crop_txt = crop_border if crop_border is not None else "scale"
     click.echo(f"\n(channel: {'RGB' if rgb else 'Y'}, y-convention: {y_convention}, crop border: {crop_txt})")
+    for metric_id, reason in unavailable.items():
+        click.echo(f"not measured: {metric_id}: {reason}")
     if json_path:
         ev.write_json(Path(json_path), results, protocol)
         click.echo(f"wrote {json_path}")
@@ -164,6 +179,29 @@ def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model:
     if model:
         raise SrcoreError(f"--model {model} needs --checkpoint (only 'bicubic' runs without weights)")
     raise SrcoreError("nothing to evaluate: give --checkpoint, --sr-dir with --hr-dir, or --model bicubic")
+
+
+def _conds(text: str | None) -> list[float | None]:
+    if not text:
+        return [None]
+    try:
+        return [float(v) for v in _csv_list(text)]
+    except ValueError:
+        raise SrcoreError(f"--cond: '{text}' is not a comma-separated list of numbers (e.g. 0,0.5,1)") from None
+
+
+def _scales_of(loaded: Any) -> tuple[int, ...]:
+    """Scales a loaded model serves: its own, or every declared scale for pre-upsampled models,
+    whose weights do not depend on the scale (VDSR's one model for x2/x3/x4)."""
+    return tuple(loaded.info.scales) if loaded.info.pre_upsampled else (loaded.scale,)
+
+
+def _at_scale(loaded: Any, scale: int | None) -> Any:
+    if loaded is None or scale is None or scale == loaded.scale:
+        return loaded
+    import dataclasses
+
+    return dataclasses.replace(loaded, params={**loaded.params, "scale": scale})
 
 
 def _load(checkpoint: str | None, model: str | None, manager: Any, scales: list[int]) -> Any:

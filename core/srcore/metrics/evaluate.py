@@ -64,11 +64,13 @@ def _json_float(v: float) -> float | str | None:
 def build_metrics(
     names: Sequence[str], registries: Registries, *, crop_border: int, y_channel: bool, y_convention: str,
     extra: dict[str, dict[str, Any]] | None = None, skip_unavailable: bool = False,
+    unavailable: dict[str, str] | None = None,
 ) -> list[MetricSpec]:
     """Build metrics by id; the protocol options go to every metric whose config has them.
 
     A metric whose pretrained weights are missing raises ``MissingWeightsError`` (it names the
-    file and where it goes); with ``skip_unavailable`` it is left out with a note on stderr.
+    file and where it goes); with ``skip_unavailable`` it is left out with a note on stderr and
+    its reason is recorded in ``unavailable`` (metric id -> message).
     """
     specs = []
     for name in names:
@@ -86,7 +88,10 @@ def build_metrics(
         except MissingWeightsError as exc:
             if not skip_unavailable:
                 raise
-            print(f"note: metric {comp.id} left out: {exc}", file=sys.stderr)
+            if unavailable is None or comp.id not in unavailable:  # say it once, not per scale
+                print(f"note: metric {comp.id} left out: {exc}", file=sys.stderr)
+            if unavailable is not None:
+                unavailable[comp.id] = str(exc)
             continue
         hib = getattr(metric, "higher_is_better", comp.extra.get("higher_is_better", True))
         specs.append(MetricSpec(comp.name, metric, bool(hib)))

@@ -70,3 +70,12 @@ def test_cli_eval_lapsrn_release_beats_bicubic(data_root, weights, tmp_path) -> 
     )
     bicubic = json.loads(out.read_text())["results"][0]["metrics"]["psnr"]
     assert got[4] > bicubic + 1.0, (got, bicubic)
+
+
+@pytest.mark.slow
+def test_cli_eval_vdsr_release_serves_every_scale(data_root, weights, tmp_path) -> None:
+    """VDSR is one pre-upsampled model for x2/x3/x4: one `srcore eval` call measures all three."""
+    got = run_eval(data_root, weights, tmp_path, "vdsr_x234_twtygqyy.pth", "2,3,4")
+    assert got[2] == pytest.approx(37.62, abs=0.02)
+    assert got[3] == pytest.approx(33.76, abs=0.02)
+    assert got[4] == pytest.approx(31.44, abs=0.02)
