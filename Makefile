@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[dev]" $(foreach p,$(PLUGINS),-e plugins/$(p))
+	@# NIQE's pristine model ships only inside basicsr's sdist; srcore reads that data file and never
+	@# imports basicsr (its dependencies clash with headless OpenCV), hence --no-deps. Optional.
+	@$(PY) -c "import importlib.util as u; exit(u.find_spec('basicsr') is None)" || \
+		$(PY) -m pip install -q --no-deps basicsr==1.4.2 || echo "note: basicsr not installed; core:niqe unavailable"
 	@touch $(STAMP)
 
 install: $(STAMP)
