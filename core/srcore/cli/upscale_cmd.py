@@ -73,12 +73,16 @@ def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
 @click.option("--t-sweep", help="One output per value ('0,0.5,1' or '0:1:0.25') plus a side-by-side strip.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights of a srcore checkpoint, not the EMA.")
+@click.option("--save-d-map", is_flag=True,
+              help="Also write the per-pixel discriminator map of each result (<name>_dmap.png; white = looks "
+              "real). Needs a srcore checkpoint of a GAN stage whose discriminator has a per-pixel output "
+              "(FASRGAN's U-Net).")
 @plugin_option
 @handle_errors
 def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str | None, params: tuple[str, ...],
             tile: int | None, tile_overlap: int | None, self_ensemble: bool, cond: float | None,
             cond_map: str | None, t_value: float | None, t_map: str | None, t_sweep: str | None, device: str,
-            no_ema: bool, plugins: tuple[str, ...]) -> None:
+            no_ema: bool, save_d_map: bool, plugins: tuple[str, ...]) -> None:
     """Super-resolve images with a checkpoint (any supported format).
 
     \b
@@ -118,6 +122,11 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
                    "(set it with --cond/--t, --cond-map/--t-map or --t-sweep)", err=True)
     dev = device_for(device)
     loaded.module.to(dev)
+    disc = None
+    if save_d_map:
+        from srcore.dmap import load_discriminator, save_discriminator_map
+
+        disc = load_discriminator(checkpoint, manager=get_manager(plugins)).to(dev)
     files = collect_inputs(inputs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,6 +138,8 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
                                device=dev)[0]
             suffix = f"_t{c:.2f}" if t_sweep else ""
             write_image(out / f"{f.stem}{suffix}.png", sr)
+            if disc is not None:
+                save_discriminator_map(out / f"{f.stem}{suffix}_dmap.png", disc, sr)
             results.append(sr)
         if t_sweep and len(results) > 1:
             strip = torch.cat([torch.nn.functional.pad(r, (0, 4), value=1.0) for r in results], dim=-1)

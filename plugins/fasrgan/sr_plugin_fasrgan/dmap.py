@@ -8,61 +8,15 @@ D, 0 = fake. During training the generator's attention L1 weights each pixel by
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from srcore.dmap import discriminator_map, load_discriminator, save_discriminator_map
 
-import torch
-from torch import nn
+__all__ = ["d_map", "load_discriminator", "main", "save_d_map"]
 
 
-@torch.no_grad()
-def d_map(discriminator: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) or (1, 3, H, W) RGB in [0, 1] -> (1, H, W) per-pixel realness in [0, 1]."""
-    if not hasattr(discriminator, "mask"):
-        raise TypeError(f"{type(discriminator).__name__} has no per-pixel output (use fasrgan:unet)")
-    x = image.unsqueeze(0) if image.dim() == 3 else image
-    was_training = discriminator.training
-    discriminator.eval()
-    try:
-        param = next(discriminator.parameters())
-        logits = discriminator.mask(x.to(param.device, param.dtype))
-    finally:
-        discriminator.train(was_training)
-    return torch.sigmoid(logits).mean(dim=1)[0:1].cpu().float()
-
-
-def save_d_map(path: str | Path, discriminator: nn.Module, image: torch.Tensor) -> Path:
-    """Write ``d_map(discriminator, image)`` as an 8-bit grayscale PNG; returns the path."""
-    from srcore.data.io import write_image
-
-    return write_image(path, d_map(discriminator, image))
-
-
-def load_discriminator(checkpoint: str | Path, manager: Any = None) -> nn.Module:
-    """The per-pixel discriminator of a srcore run checkpoint (run folder, ``<run>/last`` or a step
-    folder saved during a ``fasrgan:fasrgan`` stage), rebuilt from the checkpoint's own config."""
-    from srcore.engine.checkpoint import load_safetensors, resolve_checkpoint_path
-    from srcore.errors import CheckpointError
-
-    p = resolve_checkpoint_path(checkpoint)
-    meta_file, weights = p / "meta.json", p / "discriminator.safetensors"
-    if not meta_file.is_file() or not weights.is_file():
-        raise CheckpointError(f"{p}: not a checkpoint of a GAN stage (needs meta.json and discriminator.safetensors)")
-    meta = json.loads(meta_file.read_text())
-    ref = meta["config"]["stages"][int(meta.get("stage", 0))].get("discriminator")
-    if ref is None:
-        raise CheckpointError(f"{p}: its stage has no discriminator")
-    if manager is None:
-        from srcore.plugins import load_plugins
-
-        manager = load_plugins()
-    disc = manager.registries.build("discriminator", ref["id"], ref.get("params", {}))
-    if not hasattr(disc, "mask"):
-        raise CheckpointError(f"{p}: discriminator {ref['id']} has no per-pixel map (FASRGAN's is fasrgan:unet)")
-    state, _ = load_safetensors(weights)
-    disc.load_state_dict(state)
-    return disc.eval()
+# The logic lives in the core (``srcore.dmap``, also behind ``srcore upscale --save-d-map``);
+# these names are kept for the plugin's users.
+d_map = discriminator_map
+save_d_map = save_discriminator_map
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,6 +94,12 @@ def test_tiny_recipe_trains_both_stages(name: str, tmp_path: Path) -> None:
         out = tmp_path / "dmap.png"
         assert dmap_main([str(lr), "--checkpoint", str(tmp_path / name), "-o", str(out)]) == 0
         assert read_image(out).shape == (3, 40, 48)
+        # the same map through the core CLI, next to the SR image
+        up = CliRunner().invoke(main, ["upscale", str(tmp_path / name), str(lr), "-o", str(tmp_path / "up"),
+                                       "--device", "cpu", "--save-d-map"])
+        assert up.exit_code == 0, up.output
+        assert torch.equal(read_image(tmp_path / "up" / "lr_dmap.png"), read_image(out))
+        assert read_image(tmp_path / "up" / "lr.png").shape == (3, 40, 48)
 
 
 def test_d_map_png(tmp_path: Path) -> None:
