@@ -84,3 +84,21 @@ def test_tiny_fxsr_trains_both_stages_and_upscales_with_a_t_map(tmp_path: Path) 
     with torch.no_grad():
         uniform0 = loaded.module(x, torch.zeros_like(t)).clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255
     assert np.abs(got - uniform0)[:, 40:].max() > 0.5  # the right half really saw t = 1
+
+    # the perception-distortion table: one `srcore eval` call, one row per t, each equal to an
+    # evaluation of the same checkpoint at that single t
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(hr_dir / f"im{i}.png"), (rng.random((32, 48, 3)) * 255).astype(np.uint8))
+    table = tmp_path / "pd.json"
+    res = srcore("eval", "--plugin", "fxsr", "-c", str(run), "--data", str(hr_dir), "--scale", "4",
+                 "--t", "0,1", "--json", str(table))
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = json.loads(table.read_text())["results"]
+    assert [r["model"].split()[-1] for r in rows] == ["t=0", "t=1"]
+    single = tmp_path / "t1.json"
+    assert srcore("eval", "--plugin", "fxsr", "-c", str(run), "--data", str(hr_dir), "--scale", "4",
+                  "--t", "1", "--json", str(single)).returncode == 0
+    assert json.loads(single.read_text())["results"][0]["metrics"] == rows[1]["metrics"]
+    assert rows[0]["metrics"] != rows[1]["metrics"]
