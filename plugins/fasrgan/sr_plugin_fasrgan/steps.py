@@ -59,6 +59,28 @@ class _GANStepBase(TrainStep):
         logs.update(term_logs)
         return total
 
+    def generator_losses(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def discriminator_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
+        lr, hr = batch["lr"], batch["hr"]
+        gen = self.networks["generator"]
+        self.D.requires_grad_(False)
+        with ctx.autocast():
+            sr = gen(lr)
+            g_total, logs = self.generator_losses(sr, hr)
+        ctx.backward(g_total, "generator")
+        ctx.optimizer_step("generator")
+        self.D.requires_grad_(True)
+        with ctx.autocast():
+            d_total, d_logs = self.discriminator_loss(sr, hr)
+        ctx.backward(d_total, "discriminator")
+        ctx.optimizer_step("discriminator")
+        return {**logs, **d_logs, "l_g_total": g_total.detach(), "l_d_total": d_total.detach()}
+
 
 class FASRGANStep(_GANStepBase):
     """G: content + w_gan * RaGAN(image) + w_mask * GAN(pixel) + w_att * attention L1; D: both GAN terms."""
@@ -99,22 +121,6 @@ class FASRGANStep(_GANStepBase):
                 "D_real": real_logit.detach().mean(), "D_fake": fake_logit.detach().mean()}
         return l_img + l_mask, logs
 
-    def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
-        lr, hr = batch["lr"], batch["hr"]
-        gen = self.networks["generator"]
-        self.D.requires_grad_(False)
-        with ctx.autocast():
-            sr = gen(lr)
-            g_total, logs = self.generator_losses(sr, hr)
-        ctx.backward(g_total, "generator")
-        ctx.optimizer_step("generator")
-        self.D.requires_grad_(True)
-        with ctx.autocast():
-            d_total, d_logs = self.discriminator_loss(sr, hr)
-        ctx.backward(d_total, "discriminator")
-        ctx.optimizer_step("discriminator")
-        return {**logs, **d_logs, "l_g_total": g_total.detach(), "l_d_total": d_total.detach()}
-
 
 class FsSRGANStep(_GANStepBase):
     """Feature sharing: SR = G(E(LR)), D judges E(HR) and E(SR); E is in both optimizers.
@@ -154,19 +160,3 @@ class FsSRGANStep(_GANStepBase):
         fake = self.D(self.E(sr.detach()))
         loss = self.gan.d_loss(real, fake)
         return loss, {"l_d_total": loss.detach(), "D_real": real.detach().mean(), "D_fake": fake.detach().mean()}
-
-    def __call__(self, batch: Batch, ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
-        lr, hr = batch["lr"], batch["hr"]
-        gen = self.networks["generator"]
-        self.D.requires_grad_(False)
-        with ctx.autocast():
-            sr = gen(lr)
-            g_total, logs = self.generator_losses(sr, hr)
-        ctx.backward(g_total, "generator")
-        ctx.optimizer_step("generator")
-        self.D.requires_grad_(True)
-        with ctx.autocast():
-            d_total, d_logs = self.discriminator_loss(sr, hr)
-        ctx.backward(d_total, "discriminator")
-        ctx.optimizer_step("discriminator")
-        return {**logs, **d_logs, "l_g_total": g_total.detach()}
