@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
 	@# NIQE's pristine model ships only inside basicsr's sdist; srcore reads that data file and never
 	@# imports basicsr (its dependencies clash with headless OpenCV), hence --no-deps. Optional.
 	@$(PY) -c "import importlib.util as u; exit(u.find_spec('basicsr') is None)" || \
-		$(PY) -m pip install -q --no-deps basicsr==1.4.2 || echo "note: basicsr not installed; core:niqe unavailable"
+		$(PY) -m pip install -q --no-deps --no-build-isolation basicsr==1.4.2 || echo "note: basicsr not installed; core:niqe unavailable"
 	@touch $(STAMP)
 
 install: $(STAMP)
