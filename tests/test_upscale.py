@@ -239,7 +239,7 @@ def test_released_weights_upscale_without_naming_the_model(tmp_path):
     from srcore import plugins as P
 
     manager = PluginManager().load(only=["srcnn"])
-    previous, P._default = P._default, manager
+    previous = P.set_override(manager)
     try:
         hr = read_image(root / "Set5" / "HR" / "butterfly.png")[:, :255, :255]
         lr = imresize(hr[None].double(), scale=1 / 3).float().clamp(0, 1)[0]
@@ -254,4 +254,4 @@ def test_released_weights_upscale_without_naming_the_model(tmp_path):
         gain = float(psnr.update(sr[None], hr[None])) - float(psnr.update(bic, hr[None]))
         assert gain > 1.0  # FSRCNN's published x3 gain over bicubic on Set5 is about 3 dB
     finally:
-        P._default = previous
+        P.set_override(previous)

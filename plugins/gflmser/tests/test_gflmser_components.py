@@ -139,9 +139,9 @@ def test_merged_official_state_dict_is_detected_and_loads(srcore_plugin, tmp_pat
     net = GFLmser(skip="ungated").eval()
     official = _official(net)
     torch.save({f"module.{k}": v for k, v in official.items()}, tmp_path / "lmser_v1.pth")
-    from srcore import plugins
+    from srcore.plugins import load_plugins
 
-    loaded = load_checkpoint(tmp_path / "lmser_v1.pth", manager=plugins._default)
+    loaded = load_checkpoint(tmp_path / "lmser_v1.pth", manager=load_plugins())
     assert loaded.component.id == "gflmser:gflmser"
     assert loaded.params["skip"] == "ungated"
     with torch.no_grad():
