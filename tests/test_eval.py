@@ -152,6 +152,26 @@ class _Plugin:
 
         register("bicubic_net", lambda c: _BicubicNet(c.scale), config=Cfg, scales=(2, 3, 4))
 
+    @staticmethod
+    @hookimpl
+    def srcore_register_degradations(register) -> None:
+        from srcore.registry import StrictModel
+
+        class Cfg(StrictModel):
+            scale: int = 2
+
+        class Noisy:
+            """MATLAB bicubic down, then Gaussian noise (sigma 8/255) drawn from the generator."""
+
+            def __init__(self, scale: int) -> None:
+                self.scale = scale
+
+            def __call__(self, hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+                lr = imresize(hr, 1 / self.scale)
+                return lr + torch.randn(lr.shape, generator=generator, dtype=lr.dtype) * 8 / 255
+
+        register("noisy", lambda c: Noisy(c.scale), config=Cfg)
+
 
 def test_checkpoint_mode_matches_bicubic_mode(srcore_plugin, tmp_path: Path):
     srcore_plugin(_Plugin(), "evaltest")
@@ -173,3 +193,26 @@ def test_checkpoint_mode_matches_bicubic_mode(srcore_plugin, tmp_path: Path):
     two = CliRunner().invoke(main, ["eval", "--checkpoint", str(ckpt), "--model", "evaltest:bicubic_net",
                                     "--data", str(hr), "--scale", "2,3"])
     assert two.exit_code == 2 and "works at x2" in two.output
+
+
+def test_one_table_with_bicubic_and_self_ensemble_rows(srcore_plugin, tmp_path: Path):
+    """--with-bicubic and --with-self-ensemble put baseline, model and model+x8 in one table, on the
+    same (seeded, noisy) LR inputs as separate calls would."""
+    srcore_plugin(_Plugin(), "evaltest")
+    _, hr = _sr_folder(tmp_path)
+    ckpt = tmp_path / "net.pth"
+    torch.save(_BicubicNet(2).state_dict(), ckpt)
+    common = ["--data", str(hr), "--scale", "2", "--rgb", "--crop-border", "0",
+              "--degradation", "evaltest:noisy"]
+    out = tmp_path / "all.json"
+    res = run(["eval", "--checkpoint", str(ckpt), "--model", "evaltest:bicubic_net", *common,
+               "--with-bicubic", "--with-self-ensemble", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = {r["model"]: r["metrics"] for r in json.loads(out.read_text())["results"]}
+    assert list(rows) == ["bicubic", "evaltest:bicubic_net", "evaltest:bicubic_net +x8"]
+    alone = tmp_path / "alone.json"
+    assert run(["eval", "--model", "bicubic", *common, "--json", str(alone)]).exit_code == 0
+    assert json.loads(alone.read_text())["results"][0]["metrics"] == rows["bicubic"]
+    # the 'model' is bicubic upsampling itself, so its row equals the baseline up to 8-bit rounding
+    assert rows["evaltest:bicubic_net"]["psnr"] == pytest.approx(rows["bicubic"]["psnr"], abs=0.01)
+    assert "bicubic" in res.output and "+x8" in res.output

@@ -66,6 +66,9 @@ def _progress(desc: str, total: int | None) -> Any:
 @click.option("--device", default="cpu", show_default=True, help="Device for the model and the metrics.")
 @click.option("--tile", type=click.IntRange(min=8), help="(a) Tile size for large images.")
 @click.option("--self-ensemble", is_flag=True, help="(a) x8 self-ensemble.")
+@click.option("--with-bicubic", is_flag=True, help="(a) Add bicubic rows measured on the same LR inputs.")
+@click.option("--with-self-ensemble", is_flag=True,
+              help="(a) Add x8 self-ensemble rows beside the plain model (e.g. SRResCGAN and SRResCGAN+).")
 @click.option("--cond", "--t", "cond_text",
               help="(a) Condition value(s) for conditional models, comma-separated (FxSR t: 0,0.5,1 gives one "
               "row per value, the perception-distortion table).")
@@ -76,7 +79,8 @@ def eval_cmd(
     scale_text: str | None, data_root: str | None, metric_text: str, crop_border: int | None, rgb: bool,
     y_convention: str, degradation: str, no_quantize: bool, per_image: bool, strict_metrics: bool,
     json_path: str | None,
-    csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, cond_text: str | None,
+    csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, with_bicubic: bool,
+    with_self_ensemble: bool, cond_text: str | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Evaluate (a) --checkpoint on --data at --scale, (b) --sr-dir against --hr-dir, or
@@ -137,9 +141,13 @@ def eval_cmd(
         spec_list = specs
         at_scale = _at_scale(loaded, scale)
         for cond in conds:
-            for name, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
-                                                at_scale, tile, self_ensemble, cond, device):
-                label = _model_label(mode, checkpoint, at_scale) + (f" t={cond:g}" if cond is not None else "")
+            variants = [(self_ensemble, "")]
+            if with_self_ensemble and not self_ensemble:
+                variants.append((True, " +x8"))
+            for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
+                                                      at_scale, tile, variants, cond, device, with_bicubic):
+                label = "bicubic" if kind == "bicubic" else _model_label(mode, checkpoint, at_scale) + kind
+                label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
                 desc = f"{name} x{scale}" if scale else name
                 results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
                                            quantize=not no_quantize, progress=_progress(desc, total), device=device))
@@ -227,9 +235,11 @@ def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:
 
 def _sources(
     mode: str, data: str | None, scale: int | None, root: Path | None, sr_dir: str | None, hr_dir: str | None,
-    registries: Any, degradation: str, loaded: Any, tile: int | None, self_ensemble: bool, cond: float | None,
-    device: str,
-) -> Iterable[tuple[str, Any, int]]:
+    registries: Any, degradation: str, loaded: Any, tile: int | None, variants: list[tuple[bool, str]],
+    cond: float | None, device: str, with_bicubic: bool = False,
+) -> Iterable[tuple[str, str, Any, int]]:
+    """(set name, row kind, (name, SR, HR) pairs, count): kind is '' for the model or for the
+    mode's only source, ' +x8' for the self-ensemble row, 'bicubic' for the baseline rows."""
     from srcore.data.datasets import hr_files_of, make_eval_dataset
     from srcore.data.sets import resolve_set, set_display_name
     from srcore.metrics import evaluate as ev
@@ -239,17 +249,19 @@ def _sources(
         if not Path(sr_dir).is_dir():
             raise SrcoreError(f"--sr-dir {sr_dir} is not a folder")
         files = hr_files_of(hr_dir, root)
-        yield set_display_name(resolve_set(hr_dir, root)), ev.folder_pairs(Path(sr_dir), files, scale), len(files)
+        yield set_display_name(resolve_set(hr_dir, root)), "", ev.folder_pairs(Path(sr_dir), files, scale), len(files)
         return
     assert scale is not None
     deg = _degradation(degradation, scale, registries)
     for spec in _csv_list(data):
         ds = make_eval_dataset(spec, scale=scale, root=root, degradation=deg)
+        if mode == "bicubic" or with_bicubic:
+            yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_pairs(ds), len(ds)
         if mode == "bicubic":
-            pairs = ev.bicubic_pairs(ds)
-        else:
-            pairs = ev.model_pairs(ds, loaded, tile=tile, self_ensemble=self_ensemble, cond=cond, device=device)
-        yield ds.name, pairs, len(ds)
+            continue
+        for ensemble, kind in variants:
+            pairs = ev.model_pairs(ds, loaded, tile=tile, self_ensemble=ensemble, cond=cond, device=device)
+            yield ds.name, kind, pairs, len(ds)
 
 
 def _degradation(ref: str, scale: int, registries: Any) -> Any:
@@ -257,5 +269,3 @@ def _degradation(ref: str, scale: int, registries: Any) -> Any:
     from srcore.data.datasets import build_degradation
 
     return build_degradation(ComponentRef(id=ref), scale, registries)
-
-
