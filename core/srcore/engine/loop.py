@@ -12,6 +12,7 @@ resumed run is bit-identical to an uninterrupted one on CPU; the states are save
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import sys
@@ -45,8 +46,21 @@ class TrainResult:
     best: dict[str, Any] | None = None
 
 
+@functools.cache
+def _cuda_present() -> bool:
+    return torch.cuda.is_available()
+
+
 def seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
+    """Seed torch (CPU, and every GPU when there is one), numpy and ``random``.
+
+    Called at every optimizer step, so it avoids ``torch.manual_seed``: on a machine without an
+    initialised CUDA context that queues a lazy CUDA seeding call with a captured stack trace
+    each time (about 0.7 ms, the largest part of the engine's per-step overhead on small models).
+    """
+    torch.default_generator.manual_seed(seed)
+    if _cuda_present():
+        torch.cuda.manual_seed_all(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
 
