@@ -52,11 +52,14 @@ class OptimConfig(Section):
 
 
 class ScheduleConfig(Section):
-    type: Literal["constant", "multistep", "cosine"] = "constant"
+    type: Literal["constant", "multistep", "cosine", "linear"] = Field(
+        "constant", description="'linear': constant until decay_start, then linear down to min_lr at the stage's end."
+    )
     milestones: list[int] = Field(default_factory=list, description="Steps (multistep) at which lr *= gamma.")
     gamma: float = 0.5
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up from 0 over this many steps.")
-    min_lr: float = Field(0.0, description="Floor of the cosine schedule.")
+    min_lr: float = Field(0.0, description="Floor of the cosine and linear schedules.")
+    decay_start: int = Field(0, ge=0, description="Step of the stage where the linear decay starts.")
 
 
 class GanConfig(Section):

@@ -39,6 +39,12 @@ def schedule_factor(cfg: ScheduleConfig, total: int, base_lr: float) -> Any:
             progress = min(1.0, (t - cfg.warmup_steps) / span)
             floor = cfg.min_lr / base_lr
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if cfg.type == "linear":
+            start = max(cfg.decay_start, cfg.warmup_steps)
+            if t < start:
+                return 1.0
+            progress = min(1.0, (t - start) / max(1, total - start))
+            return 1.0 - (1.0 - cfg.min_lr / base_lr) * progress
         return 1.0
 
     return factor

@@ -12,8 +12,8 @@ normalised as if they were [0, 1]: the original's quirk, reproduced on purpose (
 its input z = MATLAB-bicubic /4 of the 512x512 clean HR patch (128x128) and compares G_d(z)
 with a 128x128 window of a real-domain patch (``lr_real``, cropped at 512 by the dataset, so
 real-domain images must be at least 512 pixels on each side).
-The original decays the learning rate linearly to 0 over epochs 150-300 (~32k of ~65k
-iterations on DF2K); the core has no linear-decay schedule, so the recipe keeps it constant.
+The original keeps the learning rate for epochs 1-150 and decays it linearly to 0 over epochs
+150-300 (~32.5k of ~65k iterations on DF2K): the core's ``linear`` schedule from step 32,500.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 _MILESTONES = {"type": "multistep", "milestones": [5000, 10000, 20000, 30000], "gamma": 0.5}
 _ADAM_SR = {"type": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}
+_LINEAR_SECOND_HALF = {"type": "linear", "decay_start": 32500, "min_lr": 0.0}
 _RGB_NO_CROP = {"crop_border": 0, "y_channel": False}
 
 SR_RECIPE: dict[str, Any] = {
@@ -99,9 +100,11 @@ DSGAN_RECIPE: dict[str, Any] = {
                 {"id": "srrescgan:lpips", "weight": 0.01, "label": "perceptual"},
             ],
             "optim": _ADAM_DSGAN,
+            "schedule": _LINEAR_SECOND_HALF,
             "discriminator": {"id": "srrescgan:dsgan_patch"},
             "gan": {"type": "vanilla", "weight": 0.005},
             "optim_d": _ADAM_DSGAN,
+            "schedule_d": _LINEAR_SECOND_HALF,
         }
     ],
     "val": {"sets": [], "metrics": []},
