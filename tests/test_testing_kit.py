@@ -52,3 +52,17 @@ def test_conformance_reports_each_broken_model(srcore_plugin) -> None:
 
 def test_fixture_unregisters_after_test() -> None:
     assert "kit" not in load_plugins().plugins
+
+
+def test_missing_pretrained_weights_are_not_a_conformance_problem(srcore_manager, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "emptyhub"))
+    regs = srcore_manager.registries
+    from srcore.errors import MissingWeightsError
+
+    try:  # the default perceptual loss needs ImageNet VGG19 weights that are absent here
+        regs.build("loss", "core:perceptual")
+    except MissingWeightsError as exc:
+        assert "vgg19-dcbb9e9d.pth" in str(exc)
+    else:
+        raise AssertionError("expected MissingWeightsError with an empty torch hub")
+    assert check_conformance(regs, "core", kinds=("loss", "discriminator", "model")) == []

@@ -57,5 +57,10 @@ class PluginError(SrcoreError):
     """A plugin could not be found or loaded."""
 
 
+class MissingWeightsError(SrcoreError):
+    """A pretrained network's weight file (ImageNet VGG/AlexNet, Inception, ...) is not available
+    offline; the message names the file and where it goes."""
+
+
 class CheckpointError(SrcoreError):
     """A checkpoint could not be read or matched to a model."""

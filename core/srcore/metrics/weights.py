@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srcore.errors import SrcoreError
+from srcore.errors import MissingWeightsError
 
 
 def hub_checkpoints_dir() -> Path:
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-class MissingWeightsError(SrcoreError):
-    """A pretrained backbone's weight file is not available offline."""
 
 
 def find_weights(filename: str, explicit: str | None, what: str, option: str = "weights") -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srcore.errors import SrcoreError
+from srcore.errors import MissingWeightsError, SrcoreError
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 """File name torchvision uses for ImageNet VGG19 weights (``VGG19_Weights.IMAGENET1K_V1``)."""
@@ -86,7 +86,7 @@ def resolve_weights(weights: str | Path | None) -> Path:
             if weights not in (None, "")
             else f"the torch hub cache folder {path.parent}"
         )
-        raise SrcoreError(
+        raise MissingWeightsError(
             f"VGG19 ImageNet weights not found: {path} does not exist. The perceptual loss needs "
             f"torchvision's '{VGG19_FILE}' (https://download.pytorch.org/models/{VGG19_FILE}); put it "
             f"in {where} (or set TORCH_HOME, or give the file with the loss option `weights`)."
