@@ -25,6 +25,13 @@ def higher_is_better(label: str, metric: Any = None) -> bool:
     return not any(name == k or name.endswith(k) for k in LOWER_IS_BETTER)
 
 
+def is_set_level(metric: Any) -> bool:
+    """Set-level metrics (FID) accumulate statistics in ``update`` and answer in ``compute``."""
+    from srcore.metrics.base import SetMetric
+
+    return isinstance(metric, SetMetric)
+
+
 def metric_value(metric: Any, sr: torch.Tensor, hr: torch.Tensor) -> float:
     """One image's value through the metric protocol (``update`` -> per-image values), or a call."""
     v = metric.update(sr, hr) if hasattr(metric, "update") else metric(sr, hr)
@@ -61,9 +68,23 @@ def validate(
     max_images: int | None = None,
     samples: int = 0,
 ) -> tuple[dict[str, float], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
-    """Means of every metric per set (and condition), plus (bicubic, SR, HR) rows for samples."""
+    """Means of every metric per set (and condition), plus (bicubic, SR, HR) rows for samples.
+
+    Set-level metrics (FID) are computed over the whole set in a single process with a single
+    condition value; otherwise they are left out with a note (their statistics are not reduced
+    across ranks yet).
+    """
+    import sys
+
     from srcore.data.resize import imresize
     from srcore.infer import super_resolve
+
+    if dinfo.world_size > 1 or len(conditions) > 1:
+        dropped = [label for label, m in metrics if is_set_level(m)]
+        if dropped and dinfo.is_main:
+            print(f"note: set-level metric(s) {', '.join(dropped)} left out of validation (only computed "
+                  "in a single process with one condition value); use `srcore eval` for them", file=sys.stderr)
+        metrics = [(label, m) for label, m in metrics if not is_set_level(m)]
 
     labels: list[str] = []
     for set_name in sets:
@@ -73,8 +94,12 @@ def validate(
     sums = torch.zeros(len(labels) + len(sets), dtype=torch.float64)
     rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     col = 0
+    set_values: dict[int, float] = {}
     for k, items in enumerate(sets.values()):
         start = col
+        for _, metric in metrics:
+            if is_set_level(metric):
+                metric.reset()
         for _i, item in _shard(items, dinfo.rank, dinfo.world_size, max_images):
             lr, hr = item["lr"].unsqueeze(0).float(), item["hr"].unsqueeze(0).float()
             j = start
@@ -82,12 +107,18 @@ def validate(
                 sr = super_resolve(upscaler, lr, cond=cond, device=device)
                 sr = sr[..., : hr.shape[-2], : hr.shape[-1]]
                 for _, metric in metrics:
-                    sums[j] += metric_value(metric, sr, hr)
+                    if is_set_level(metric):
+                        metric.update(sr, hr)
+                    else:
+                        sums[j] += metric_value(metric, sr, hr)
                     j += 1
                 if len(rows) < samples and k == 0 and cond == conditions[-1]:
                     bic = imresize(lr, size=hr.shape[-2:]).clamp(0, 1)
                     rows.append((bic[0], sr[0], hr[0]))
             sums[len(labels) + k] += 1
+        for m_idx, (_, metric) in enumerate(metrics):
+            if is_set_level(metric):
+                set_values[start + m_idx] = float(metric.compute())
         col = start + len(conditions) * len(metrics)
     sums = D.all_reduce_sum(sums.to(device) if device.type == "cuda" else sums).cpu()
     out: dict[str, float] = {}
@@ -95,6 +126,6 @@ def validate(
     for k, _ in enumerate(sets):
         count = max(1.0, float(sums[len(labels) + k]))
         for _ in range(len(conditions) * len(metrics)):
-            out[labels[col]] = float(sums[col]) / count
+            out[labels[col]] = set_values.get(col, float(sums[col]) / count)
             col += 1
     return out, rows
