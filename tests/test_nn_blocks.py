@@ -17,6 +17,7 @@ from torchvision.models import vgg as tv_vgg
 from srcore.errors import SrcoreError
 from srcore.nn.discriminators import DiscriminatorVGG128, DiscriminatorVGG192
 from srcore.nn.vgg import VGG19_FILE, VGGFeatureExtractor, layer_index
+from srcore.testing import randomise_batchnorm
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -136,16 +137,6 @@ def _bn(x: torch.Tensor, sd: dict[str, torch.Tensor], key: str) -> torch.Tensor:
     )
 
 
-def _randomise_bn(m: torch.nn.Module) -> None:
-    g = torch.Generator().manual_seed(3)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
-            mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-            mod.weight.data.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-            mod.bias.data.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
-
-
 def ref_vgg128(x: torch.Tensor, sd: dict[str, torch.Tensor]) -> torch.Tensor:
     """mmsr Discriminator_VGG_128 written out from its layer list, reading weights by key."""
     lrelu = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
@@ -178,7 +169,7 @@ def test_vgg128_params_names_and_equations() -> None:
     assert {"conv0_0.bias", "bn4_1.running_var", "linear1.weight", "linear2.bias"} <= keys
     assert "conv0_1.bias" not in keys and "conv4_1.bias" not in keys
     small = DiscriminatorVGG128(3, 8).eval()
-    _randomise_bn(small)
+    randomise_batchnorm(small)
     x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         out = small(x)
@@ -193,7 +184,7 @@ def test_vgg192_params_names_and_equations(srcore_manager) -> None:
     assert n_params(regs.build("discriminator", "core:vgg192", {"in_nc": 64})) == 20_735_689
     assert n_params(regs.build("discriminator", "core:vgg128", {})) == 14_499_401
     small = DiscriminatorVGG192(in_nc=5, nf=8).eval()
-    _randomise_bn(small)
+    randomise_batchnorm(small)
     assert "features.33.running_mean" in small.state_dict() and "classifier.2.weight" in small.state_dict()
     x = torch.rand(2, 5, 192, 192, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():

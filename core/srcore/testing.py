@@ -47,6 +47,23 @@ def srcore_plugin(srcore_manager: PluginManager) -> Iterator[Callable[[object, s
         srcore_manager.unregister(name)
 
 
+def randomise_batchnorm(module: Any, seed: int = 3) -> None:
+    """Give every BatchNorm2d non-trivial statistics and affine parameters.
+
+    Fresh BN layers are the identity in eval mode, so an equivalence test against a reference
+    implementation would not notice mixed-up BN keys; this makes such mistakes visible.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for mod in module.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
+            mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+            mod.weight.data.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+            mod.bias.data.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
+
+
 def model_input(comp: Component, scale: int, lr_size: int = 12) -> tuple[Any, ...]:
     """A random input (and condition map) that satisfies the model's size requirements."""
     import torch

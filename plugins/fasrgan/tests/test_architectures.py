@@ -16,6 +16,7 @@ from sr_plugin_fasrgan.arch import FsSRGANNet, UNetDiscriminator
 from sr_plugin_fasrgan.official import detect, merge_fssrgan
 from sr_plugin_fasrgan.plugin import RRDBNetConfig, UNetConfig
 from srcore.plugins import PluginManager
+from srcore.testing import randomise_batchnorm
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -189,16 +190,6 @@ def ref_unet(x: torch.Tensor, sd: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     return logit, F.conv2d(y, sd["outc.conv.weight"], sd["outc.conv.bias"])
 
 
-def _randomise_bn(m: torch.nn.Module) -> None:
-    g = torch.Generator().manual_seed(3)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
-            mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-            mod.weight.data.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
-            mod.bias.data.copy_(torch.randn(mod.num_features, generator=g) * 0.1)
-
-
 def test_unet_params_shapes_and_code_details(registries) -> None:
     d = registries.build("discriminator", "fasrgan:unet", {})
     assert n_params(d) == 70_473_220
@@ -216,7 +207,7 @@ def test_unet_params_shapes_and_code_details(registries) -> None:
 
 def test_unet_matches_official_equations() -> None:
     d = UNetDiscriminator(input_size=32).eval()  # same equations; a smaller image head
-    _randomise_bn(d)
+    randomise_batchnorm(d)
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         logit, mask = d(x)
