@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
@@ -19,14 +18,10 @@ from srcore.data.sets import resolve_set
 from srcore.data.transforms import dihedral
 from srcore.errors import SrcoreError
 from srcore.registry import ModelInfo
+from srcore.testing import shared_data_dir as shared_data
 
 RGB = ModelInfo(scales=(2, 3, 4))
 Y_PRE = ModelInfo(scales=(2, 3, 4), in_channels=1, out_channels=1, pre_upsampled=True)
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 @pytest.fixture

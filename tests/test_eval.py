@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,7 @@ from click.testing import CliRunner
 from srcore.cli import main
 from srcore.data.io import read_image, write_image
 from srcore.data.resize import imresize
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from srcore.testing import shared_data_dir as shared_data
 
 
 def run(args: list[str]):

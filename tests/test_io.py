@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -13,12 +12,7 @@ import torch
 from srcore.data.color import quantize, rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from srcore.data.io import ImageReadError, read_image, write_image
 from srcore.data.resize import imresize
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
+from srcore.testing import shared_data_dir as shared_data
 
 MATS = shared_data() / "Set5" / "matlab_reference_mats_twtygqyy"
 

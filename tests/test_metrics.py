@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from srcore.metrics.base import Metric
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
+from srcore.testing import shared_data_dir as shared_data
 
 # -- independent reference (plain numpy, no srcore code) -------------------------------------
 

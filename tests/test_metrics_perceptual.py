@@ -7,7 +7,6 @@ check that srcore loads them exactly where the libraries themselves would.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,7 @@ import pytest
 import torch
 
 from srcore.metrics.weights import MissingWeightsError
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from srcore.testing import shared_data_dir as shared_data
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import tracemalloc
 from pathlib import Path
 
@@ -17,14 +16,10 @@ from srcore.cli import main
 from srcore.config import TrainDataConfig
 from srcore.data.prepare import PrepareOptions, prepare_h5
 from srcore.registry import ModelInfo
+from srcore.testing import shared_data_dir as shared_data
 
 VDSR = ["--upsampling", "nearest,bicubic", "-W", "41", "-H", "41", "--stride", "41", "-uf", "2,3,4",
         "--scales", "1.0,0.7,0.5", "--rotations", "0,90,180,270", "--flips", "0,1,2,3", "--same-size", "--single-y"]
-
-
-def shared_data() -> Path:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def expected_count(sizes: list[tuple[int, int]], ufs, scales, n_methods, rotations, n_flips, w, h, stride) -> int:

@@ -217,10 +217,9 @@ def test_t_sweep_writes_one_image_per_value_and_a_strip(srcore_manager, srcore_p
 
 
 def shared_data():
-    import os
-    from pathlib import Path
+    from srcore.testing import shared_data_dir
 
-    root = Path(os.environ.get("SRCORE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+    root = shared_data_dir()
     return root if (root / "weights").is_dir() else None
 
 

@@ -14,6 +14,7 @@ shape with finite values.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,6 +46,17 @@ def srcore_plugin(srcore_manager: PluginManager) -> Iterator[Callable[[object, s
     yield register
     for name in names:
         srcore_manager.unregister(name)
+
+
+def shared_data_dir() -> Path:
+    """The benchmark images and released weights for tests: ``$SRCORE_SHARED_DATA``, else
+    ``../shared/data`` next to the source tree. It may not exist: callers skip with a reason."""
+    import os
+
+    from srcore.data.sets import repo_root
+
+    env = os.environ.get("SRCORE_SHARED_DATA")
+    return Path(env) if env else (repo_root() / ".." / "shared" / "data").resolve()
 
 
 def randomise_batchnorm(module: Any, seed: int = 3) -> None:

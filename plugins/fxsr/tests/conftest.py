@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from srcore.testing import shared_data_dir
+
 
 def shared_data() -> Path:
     """``../shared/data`` next to the repository root, or ``$SRCORE_SHARED_DATA``."""
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    return shared_data_dir()
 
 
 @pytest.fixture(autouse=True)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from srcore.testing import shared_data_dir
+
 
 def shared_data() -> Path | None:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    root = shared_data_dir()
     return root.resolve() if (root / "faces").is_dir() else None
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from srcore.plugins import PluginManager
 from srcore.registry import Registries
+from srcore.testing import shared_data_dir
 
 
 def shared_data() -> Path | None:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    path = shared_data_dir()
     return path.resolve() if path.is_dir() else None
 
 

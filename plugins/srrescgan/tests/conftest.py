@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from srcore.testing import shared_data_dir
+
 
 def shared_data() -> Path | None:
-    env = os.environ.get("SRCORE_SHARED_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    root = shared_data_dir()
     return root if root.is_dir() else None
 
 
