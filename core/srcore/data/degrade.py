@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -258,11 +257,3 @@ class Chain:
         for step in self.steps:
             x = step(x, generator=gen)
         return x
-
-    def reseed(self, seed: int) -> None:
-        """Restart the chain's own random stream (e.g. per DataLoader worker or per epoch)."""
-        self._generator = torch.Generator().manual_seed(seed)
-
-
-def describe(obj: Any) -> str:
-    return f"{type(obj).__name__}(scale={getattr(obj, 'scale', '?')})"

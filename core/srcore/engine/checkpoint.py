@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from srcore.errors import CheckpointError, SrcoreError
+from srcore.errors import CheckpointError
 from srcore.registry import Component, ModelInfo
 
 CKPT_DIR = "checkpoints"
@@ -306,9 +306,6 @@ def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: An
     keys = ", ".join(list(state)[:5])
     return (
         f"{p}: no installed plugin recognises this state dict (first keys: {keys}). "
-        f"Closest registered models: {best}. Name it with --model ID (and --set-style params)."
+        f"Closest registered models: {best}. Name it with --model ID (and -p KEY=VALUE for its parameters)."
     )
 
-
-def describe_missing(path: Path) -> SrcoreError:
-    return CheckpointError(f"no checkpoint to resume in {path}")

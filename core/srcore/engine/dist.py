@@ -75,24 +75,6 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def broadcast_flag(flag: bool, device: torch.device) -> bool:
-    """Rank 0's decision, shared so every rank takes the same branch."""
-    if not dist.is_initialized():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.broadcast(t, 0)
-    return bool(t.item())
-
-
-def any_flag(flag: bool, device: torch.device) -> bool:
-    """True on every rank when it is true on at least one (e.g. a non-finite loss)."""
-    if not dist.is_initialized():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

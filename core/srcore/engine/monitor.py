@@ -54,7 +54,7 @@ class Monitor:
             self.tb.close()
 
 
-def read_log(run_dir: Path, after_step: int | None = None) -> list[dict[str, Any]]:
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "log.jsonl"
     if not path.is_file():
         return []
