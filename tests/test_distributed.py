@@ -74,6 +74,8 @@ def test_two_rank_gloo_run_trains_validates_and_dies_with_a_rank(tmp_path, srcor
         "train": {"save_every": 3, "log_every": 1, "seed": 1},
     }
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    from srcore.engine.checkpoint import latest_checkpoint, load_training_state
+
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SRCORE_DIST_TIMEOUT": "30"}
     proc = subprocess.Popen(
@@ -87,14 +89,13 @@ def test_two_rank_gloo_run_trains_validates_and_dies_with_a_rank(tmp_path, srcor
         while time.monotonic() < deadline and proc.poll() is None:
             log = run / "log.jsonl"
             rows = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []
-            if any(r["kind"] == "val" for r in rows) and (run / "checkpoints").is_dir():
+            # wait for a *complete* checkpoint: the folder appears before its first one is renamed in
+            if any(r["kind"] == "val" for r in rows) and latest_checkpoint(run) is not None:
                 break
             time.sleep(0.2)
         assert proc.poll() is None, proc.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
         val = [r for r in rows if r["kind"] == "val"]
         assert val and val[0]["step"] == 3 and val[0]["photos/psnr"] > 20
-        from srcore.engine.checkpoint import latest_checkpoint, load_training_state
-
         ckpt = latest_checkpoint(run)
         assert ckpt is not None and load_training_state(ckpt)["world_size"] == 2
 
