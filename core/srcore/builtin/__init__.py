@@ -5,8 +5,11 @@ Each hook imports its module lazily so that importing srcore stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from srcore.hookspecs import hookimpl
-from srcore.registry import RecipeRegistrar, Registrar
+from srcore.registry import CheckpointMatch, RecipeRegistrar, Registrar
 
 
 @hookimpl
@@ -49,3 +52,10 @@ def srcore_register_recipes(register: RecipeRegistrar) -> None:
     from srcore.builtin import steps
 
     steps.register_steps(register)
+
+
+@hookimpl
+def srcore_detect_checkpoint(state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
+    from srcore.builtin import models
+
+    return models.detect_basicsr_rrdbnet(state_dict)

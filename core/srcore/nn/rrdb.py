@@ -2,12 +2,18 @@
 
 Key names follow the mmsr/BasicSR-v1 release layout (``conv_first``, ``RRDB_trunk.{i}.RDB{j}.
 conv{k}``, ``trunk_conv``, ``upconv{k}``, ``HRconv``, ``conv_last``), so FxSR's released weights
-load as they are; methods whose releases use other names map them in their plugin.
+load as they are; methods whose releases use other names map them in their plugin. The newer
+BasicSR / Real-ESRGAN layout (``body.{i}.rdb{j}``, ``conv_body``, ``conv_up{k}``, ``conv_hr``) is
+the same network under other names: ``from_basicsr_keys`` renames it, and ``RRDBNet`` accepts it
+in ``load_state_dict`` directly, so naming the model on such a file just works.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,7 +92,9 @@ class RRDBNet(nn.Module):
     upsampling stages -> HRconv -> conv_last. ``scale`` must be a power of two.
 
     ``cond_nc`` makes every dense block SFT-conditioned; ``forward(x, cond)`` then takes the
-    condition features (``cond_nc`` channels at the LR size).
+    condition features (``cond_nc`` channels at the LR size). ``unshuffle`` pixel-unshuffles the
+    input first (BasicSR's x2 and x1 models: 2 and 4, ``conv_first`` then takes ``in_nc *
+    unshuffle**2`` channels), so the trunk upsamples by ``scale * unshuffle``.
     """
 
     def __init__(
@@ -98,13 +106,15 @@ class RRDBNet(nn.Module):
         gc: int = 32,
         scale: int = 4,
         cond_nc: int | None = None,
+        unshuffle: int = 1,
     ) -> None:
         super().__init__()
-        n_up = int(math.log2(scale))
-        if 2**n_up != scale or n_up < 1:
-            raise ValueError(f"RRDBNet upsamples by powers of two; got scale {scale}")
+        n_up = int(math.log2(scale * unshuffle))
+        if 2**n_up != scale * unshuffle or n_up < 1:
+            raise ValueError(f"RRDBNet upsamples by powers of two; got scale {scale} with unshuffle {unshuffle}")
         self.scale = scale
-        self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
+        self.unshuffle = unshuffle
+        self.conv_first = nn.Conv2d(in_nc * unshuffle**2, nf, 3, 1, 1)
         self.RRDB_trunk = nn.ModuleList(RRDB(nf, gc, cond_nc) for _ in range(nb))
         self.trunk_conv = nn.Conv2d(nf, nf, 3, 1, 1)
         self.n_up = n_up
@@ -112,8 +122,12 @@ class RRDBNet(nn.Module):
             setattr(self, f"upconv{k}", nn.Conv2d(nf, nf, 3, 1, 1))
         self.HRconv = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv_last = nn.Conv2d(nf, out_nc, 3, 1, 1)
+        self.register_load_state_dict_pre_hook(_accept_basicsr_keys)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if self.unshuffle > 1:
+            x = F.pixel_unshuffle(_pad_to_multiple(x, self.unshuffle), self.unshuffle)
         fea = self.conv_first(x)
         trunk = fea
         for block in self.RRDB_trunk:
@@ -122,4 +136,69 @@ class RRDBNet(nn.Module):
         for k in range(1, self.n_up + 1):
             up = getattr(self, f"upconv{k}")
             fea = F.leaky_relu(up(F.interpolate(fea, scale_factor=2, mode="nearest")), 0.2)
-        return self.conv_last(F.leaky_relu(self.HRconv(fea), 0.2))
+        out = self.conv_last(F.leaky_relu(self.HRconv(fea), 0.2))
+        return out[..., : h * self.scale, : w * self.scale]
+
+
+def _pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Reflect-pad H and W up to multiples of ``m`` (Real-ESRGAN's inference does the same for
+    its unshuffled models); the output is cropped back, so any input size works."""
+    ph, pw = -x.shape[-2] % m, -x.shape[-1] % m
+    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+
+
+# -- the BasicSR / Real-ESRGAN key layout ---------------------------------------------------------
+
+_BASICSR_NAMES = {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2",
+                  "conv_up3": "upconv3", "conv_hr": "HRconv"}
+_BASICSR_BLOCK = re.compile(r"^body\.(\d+)\.rdb([123])\.(conv[1-5]\.(?:weight|bias))$")
+
+
+def _basicsr_name(key: str) -> str:
+    """One BasicSR RRDBNet key in srcore's names (keys of other layouts come back unchanged)."""
+    if m := _BASICSR_BLOCK.match(key):
+        return f"RRDB_trunk.{m.group(1)}.RDB{m.group(2)}.{m.group(3)}"
+    head, _, rest = key.partition(".")
+    return f"{_BASICSR_NAMES[head]}.{rest}" if head in _BASICSR_NAMES and rest else key
+
+
+def is_basicsr_rrdbnet(state: Mapping[str, Any]) -> bool:
+    """BasicSR / Real-ESRGAN ``RRDBNet`` keys: ``body.N.rdbK.convJ``, ``conv_body``, ``conv_up1``."""
+    needed = ("conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight", "conv_up1.weight",
+              "conv_hr.weight", "conv_last.weight")
+    return all(k in state for k in needed)
+
+
+def from_basicsr_keys(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename a BasicSR RRDBNet state dict to this module's names (values are not copied)."""
+    return {_basicsr_name(k): v for k, v in state.items()}
+
+
+def basicsr_params(state: Mapping[str, Any]) -> dict[str, int]:
+    """BasicSR's RRDBNet arguments read from tensor shapes: (in/out channels, nf, nb, gc, scale).
+
+    BasicSR always upsamples x4 in the trunk (x8 forks: three ``conv_up``); its x2 and x1 models
+    pixel-unshuffle the input by 2 and 4, which shows as ``conv_first`` taking 4x or 16x the
+    output channels.
+    """
+    w0, out_nc = state["conv_first.weight"], int(state["conv_last.weight"].shape[0])
+    n_up = sum(1 for k in range(1, 4) if f"conv_up{k}.weight" in state)
+    ratio = int(w0.shape[1]) // out_nc if int(w0.shape[1]) % out_nc == 0 else 1
+    unshuffle = {16: 4, 4: 2}.get(ratio, 1)
+    nb = len({k.split(".")[1] for k in state if _BASICSR_BLOCK.match(k)})
+    return {
+        "in_nc": int(w0.shape[1]) // unshuffle**2,
+        "out_nc": out_nc,
+        "nf": int(w0.shape[0]),
+        "nb": nb,
+        "gc": int(state["body.0.rdb1.conv1.weight"].shape[0]),
+        "scale": 2**n_up // unshuffle,
+    }
+
+
+def _accept_basicsr_keys(module: nn.Module, state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """``load_state_dict`` pre-hook: rename BasicSR keys under ``prefix`` in place."""
+    for key in [k for k in state if k.startswith(prefix)]:
+        new = prefix + _basicsr_name(key[len(prefix):])
+        if new != key and new not in state:
+            state[new] = state.pop(key)
