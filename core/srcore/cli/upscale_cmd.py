@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +27,28 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def parse_sweep(text: str) -> list[float]:
-    """``0,0.5,1`` or ``start:stop:step`` (inclusive) -> values."""
+    """``0,0.5,1`` or ``start:stop:step`` (inclusive) -> values (at least one)."""
     from srcore.errors import SrcoreError
 
+    bad = SrcoreError(f"--t-sweep {text!r}: expected 'a,b,c' or 'start:stop:step' (step > 0, start <= stop)")
     try:
         if ":" in text:
             a, b, s = (float(v) for v in text.split(":"))
+            if s <= 0 or b < a:
+                raise bad
             n = round((b - a) / s) + 1
-            return [round(a + i * s, 6) for i in range(n)]
-        return [float(v) for v in text.split(",") if v.strip()]
+            values = [round(a + i * s, 6) for i in range(n)]
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise SrcoreError(f"--t-sweep {text!r}: expected 'a,b,c' or 'start:stop:step'") from None
+        raise bad from None
+    if not values:
+        raise bad
+    return values
 
 
 def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
+    """Image files of the arguments (folders listed by name); one entry per distinct file."""
     from srcore.data.io import is_image_file
     from srcore.errors import SrcoreError
 
@@ -54,7 +63,54 @@ def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
             raise SrcoreError(f"input not found: {p}")
     if not files:
         raise SrcoreError("no input images found")
-    return files
+    unique = {f.resolve(): f for f in reversed(files)}  # `photos photos/a.png` is one input, not two
+    return [f for f in files if unique[f.resolve()] is f]
+
+
+def output_name(stem: str, suffix: str, tag: str = "", kind: str = "") -> str:
+    """The one naming rule of upscale's outputs: ``<stem><suffix><tag><kind>.png``."""
+    return f"{stem}{suffix}{tag}{kind}.png"
+
+
+def sweep_tag(c: Any, sweep: bool) -> str:
+    return f"_t{c:.2f}" if sweep else ""
+
+
+def planned_outputs(files: list[Path], out: Path, suffix: str, sweep: list[float] | None,
+                    d_map: bool) -> dict[Path, list[Path]]:
+    """Every file each input will write (results, --save-d-map maps, the --t-sweep strip)."""
+    tags = [sweep_tag(c, True) for c in sweep] if sweep else [""]
+    kinds = ["", "_dmap"] if d_map else [""]
+    plan: dict[Path, list[Path]] = {}
+    for f in files:
+        names = [output_name(f.stem, suffix, t, k) for t in tags for k in kinds]
+        if sweep and len(sweep) > 1:
+            names.append(output_name(f.stem, suffix, "_sweep"))
+        plan[f] = [out / n for n in names]
+    return plan
+
+
+def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path, overwrite: bool,
+               protected: list[Path]) -> None:
+    """Refuse, before any model is loaded, a run that would replace a user's file (an input image,
+    or a ``protected`` one such as the checkpoint or a condition map)."""
+    from srcore.errors import SrcoreError
+    from srcore.outputs import check_output_dir, refuse_collisions, refuse_existing, refuse_inputs_as_outputs
+
+    folders = [Path(p) for p in inputs if Path(p).is_dir()]
+    if any(out.resolve() == d.resolve() for d in folders):
+        raise SrcoreError(f"output folder {out} is an input folder; choose another -o (originals are never replaced)")
+    outputs = [o for outs in plan.values() for o in outs]
+    refuse_inputs_as_outputs(outputs, [*plan, *protected])
+    refuse_collisions(plan)
+    if not overwrite:
+        refuse_existing(outputs, "use --overwrite to replace them or --suffix to write new names")
+    check_output_dir(out)
+
+
+def check_tiling(tile: int | None, overlap: int | None) -> None:
+    if tile is not None and overlap is not None and overlap >= tile:
+        raise click.BadParameter(f"{overlap} must be smaller than --tile ({tile})", param_hint="'--tile-overlap'")
 
 
 @click.command(name="upscale")
@@ -63,8 +119,9 @@ def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
 @click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--model", metavar="ID", help="Model id, when the file does not say (overrides detection).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Model parameter (with --model).")
-@click.option("--tile", type=int, help="Tile size in LR pixels (memory is bounded by it).")
-@click.option("--tile-overlap", type=int, help="Overlap of tiles in LR pixels (default: min(32, tile/4)).")
+@click.option("--tile", type=click.IntRange(min=1), help="Tile size in LR pixels (memory is bounded by it).")
+@click.option("--tile-overlap", type=click.IntRange(min=0),
+              help="Overlap of tiles in LR pixels, below --tile (default: min(32, tile/4)).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/rotations (x8 slower).")
 @click.option("--cond", type=float, help="Scalar condition value for conditional models.")
 @click.option("--cond-map", type=click.Path(exists=True, dir_okay=False), help="Per-pixel condition map (gray PNG).")
@@ -77,12 +134,14 @@ def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
               help="Also write the per-pixel discriminator map of each result (<name>_dmap.png; white = looks "
               "real). Needs a srcore checkpoint of a GAN stage whose discriminator has a per-pixel output "
               "(FASRGAN's U-Net).")
+@click.option("--suffix", default="", metavar="TEXT", help="Appended to each output's stem, e.g. _x4.")
+@click.option("--overwrite", is_flag=True, help="Replace output files that exist (never the inputs).")
 @plugin_option
 @handle_errors
 def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str | None, params: tuple[str, ...],
             tile: int | None, tile_overlap: int | None, self_ensemble: bool, cond: float | None,
             cond_map: str | None, t_value: float | None, t_map: str | None, t_sweep: str | None, device: str,
-            no_ema: bool, save_d_map: bool, plugins: tuple[str, ...]) -> None:
+            no_ema: bool, save_d_map: bool, suffix: str, overwrite: bool, plugins: tuple[str, ...]) -> None:
     """Super-resolve images with a checkpoint (any supported format).
 
     \b
@@ -90,8 +149,22 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
       srcore upscale runs/demo photo.png -o out/
       srcore upscale released.pth photos/ -o out/ --tile 256
       srcore upscale fxsr.pth photo.png -o out/ --t-sweep 0:1:0.25
+
+    Outputs are <name><suffix>.png; existing files are kept unless --overwrite, and an input is
+    never replaced. All of that is checked before the model is loaded.
     """
-    import torch
+    if "/" in suffix or os.sep in suffix:
+        raise click.BadParameter(f"{suffix!r} must not contain a path separator", param_hint="'--suffix'")
+    check_tiling(tile, tile_overlap)
+    cond = t_value if t_value is not None else cond
+    cond_map = t_map or cond_map
+    sweep = parse_sweep(t_sweep) if t_sweep else None
+    files = collect_inputs(inputs)
+    out = Path(out_dir)
+    protected = [Path(p) for p in (checkpoint, cond_map) if p and Path(p).is_file()]
+    check_plan(planned_outputs(files, out, suffix, sweep, save_d_map), inputs, out, overwrite, protected)
+
+    import torch  # after the checks: a refused run answers at once
     from tqdm.auto import tqdm
 
     from srcore.cli.common import get_manager
@@ -100,12 +173,11 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
     from srcore.engine.dist import device_for
     from srcore.errors import SrcoreError
     from srcore.infer import super_resolve
+    from srcore.outputs import make_output_dir
 
-    cond = t_value if t_value is not None else cond
-    cond_map = t_map or cond_map
     conditions: list[Any] = [None]
-    if t_sweep:
-        conditions = list(parse_sweep(t_sweep))
+    if sweep:
+        conditions = list(sweep)
     elif cond_map:
         conditions = [read_image(cond_map).mean(0, keepdim=True)]
     elif cond is not None:
@@ -127,21 +199,19 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
         from srcore.dmap import load_discriminator, save_discriminator_map
 
         disc = load_discriminator(checkpoint, manager=get_manager(plugins)).to(dev)
-    files = collect_inputs(inputs)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     for f in tqdm(files, unit="img", disable=len(files) < 2):
         lr = read_image(f)
         results = []
         for c in conditions:
             sr = super_resolve(loaded, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
                                device=dev)[0]
-            suffix = f"_t{c:.2f}" if t_sweep else ""
-            write_image(out / f"{f.stem}{suffix}.png", sr)
+            tag = sweep_tag(c, sweep is not None)
+            write_image(out / output_name(f.stem, suffix, tag), sr)
             if disc is not None:
-                save_discriminator_map(out / f"{f.stem}{suffix}_dmap.png", disc, sr)
+                save_discriminator_map(out / output_name(f.stem, suffix, tag, "_dmap"), disc, sr)
             results.append(sr)
-        if t_sweep and len(results) > 1:
+        if sweep and len(results) > 1:
             strip = torch.cat([torch.nn.functional.pad(r, (0, 4), value=1.0) for r in results], dim=-1)
-            write_image(out / f"{f.stem}_sweep.png", strip)
+            write_image(out / output_name(f.stem, suffix, "_sweep"), strip)
     click.echo(f"wrote {len(files) * len(conditions)} image(s) to {out}")
