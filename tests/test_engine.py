@@ -11,6 +11,7 @@ from torch import nn
 
 from srcore.config import ScheduleConfig, validate_run_config
 from srcore.engine.checkpoint import list_checkpoints
+from srcore.engine.preflight import PreflightError
 from srcore.engine.context import EMA, NonFiniteLoss, schedule_factor
 from srcore.engine.loop import train
 from srcore.hookspecs import hookimpl
@@ -78,7 +79,8 @@ def test_training_writes_checkpoints_logs_and_reduces_the_loss(srcore_manager, t
     ckpts = list_checkpoints(tmp_path / "r")
     assert [p.name for p in ckpts] == ["step_0000030"]  # keep_last=1
     names = sorted(p.name for p in ckpts[0].iterdir())
-    assert names == ["generator.safetensors", "generator_ema.safetensors", "meta.json", "training_state.pt"]
+    assert names == ["generator.safetensors", "generator_ema.safetensors", "manifest.json", "meta.json",
+                     "training_state.pt"]
     meta = json.loads((ckpts[0] / "meta.json").read_text())
     assert meta["step"] == 30 and meta["stage"] == 1 and meta["plugins"]["core"]["distribution"] == "srcore"
     assert meta["config"]["model"]["id"] == "core:tiny"
@@ -124,8 +126,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(srcore_manager, src
     before = {p.name: p.read_bytes() for p in list_checkpoints(run)[-1].iterdir()}
     nan_stage = {"name": "nan", "steps": 6, "losses": [{"id": "nanp:nan_after"}]}
     bad = run_cfg(srcore_manager, stages=[{"steps": 6}, nan_stage])
-    with pytest.raises(NonFiniteLoss, match="non-finite loss .* step 7"):
+    with pytest.raises(PreflightError, match=r"stages.1 \('nan'.* non-finite loss"):  # caught before step 7 ...
         train(bad, srcore_manager, run_dir=run, resume=True, dataset=Patches(), device="cpu", progress=False)
+    unchecked = bad.model_copy(update={"train": bad.train.model_copy(update={"preflight": False})})
+    with pytest.raises(NonFiniteLoss, match="non-finite loss .* step 7"):  # ... and by the step itself without it
+        train(unchecked, srcore_manager, run_dir=run, resume=True, dataset=Patches(), device="cpu", progress=False)
     last = list_checkpoints(run)[-1]
     assert last.name == "step_0000006"
     assert {p.name: p.read_bytes() for p in last.iterdir()} == before

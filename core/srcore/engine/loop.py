@@ -12,8 +12,10 @@ resumed run is bit-identical to an uninterrupted one on CPU; the states are save
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import math
 import random
 import sys
 import time
@@ -31,9 +33,12 @@ from srcore.engine import checkpoint as C
 from srcore.engine import dist as D
 from srcore.engine.api import StepSetup
 from srcore.engine.context import EMA, Context
-from srcore.engine.monitor import Monitor, plot_curves, sample_grid, to_float, truncate_log
+from srcore.engine.monitor import DivergenceWatch, Monitor, plot_curves, sample_grid, to_float, truncate_log
+from srcore.engine.preflight import PreflightError, one_line, preflight
+from srcore.engine.resume import apply_learning_rates, check_resume_config
+from srcore.engine.runfolder import RunLock, clean_stale_temp
 from srcore.engine.sampling import make_loader, mix_seed
-from srcore.engine.validate import higher_is_better, validate
+from srcore.engine.validate import find_label, higher_is_better, validate
 from srcore.errors import SrcoreError
 from srcore.metrics.weights import MissingWeightsError
 
@@ -80,34 +85,79 @@ def train(
     eval_sets: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``cfg`` (see module doc). ``dataset``/``eval_sets`` replace the configured data."""
-    # -- setup ---------------------------------------------------------------------------------
+    """Train ``cfg`` (see module doc). ``dataset``/``eval_sets`` replace the configured data.
+
+    Rank 0 holds the run folder's lock for the whole run; a full disk anywhere in the run ends it
+    with one line naming the folder.
+    """
     dev = D.device_for(device or cfg.train.device)
     dinfo = D.init(dev)
-    main = dinfo.is_main
     run_dir = Path(run_dir) if run_dir is not None else cfg.run_dir
+    with RunLock(run_dir, enabled=dinfo.is_main):
+        try:
+            return _train(cfg, manager, run_dir, resume, dev, dinfo, dataset, eval_sets, progress)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise SrcoreError(f"no space left on device while writing to {run_dir} ({exc.filename or 'a log'}); "
+                              "the last complete checkpoint is intact: free space, then --resume") from None
+
+
+def _resume_point(run_dir: Path, resume: bool, cfg: RunConfig, dinfo: D.DistInfo) -> tuple[
+        Path | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """(checkpoint, training state, the config it was trained with), after every check a resume needs."""
+    main = dinfo.is_main
+    if main:
+        clean_stale_temp(run_dir)
+    if not resume:
+        if C.list_checkpoints(run_dir):
+            raise SrcoreError(f"run folder {run_dir} already has checkpoints: pass --resume, "
+                              "or choose --name/--run-dir")
+        return None, None, None
+    found = C.latest_resumable(run_dir, warn=main)
+    if found is None:
+        raise SrcoreError(f"--resume: no complete checkpoint in {run_dir / C.CKPT_DIR}")
+    ckpt, state = found
+    saved = json.loads((ckpt / "meta.json").read_text()).get("config") or {}
+    applied = check_resume_config(saved, config_to_dict(cfg), ckpt) if saved else []
+    if main:
+        print(f"resumed from step {state['global_step']} (checkpoint {ckpt})", file=sys.stderr)
+        for change in applied:
+            print(f"note: resume applies the changed setting {change}", file=sys.stderr)
+        old_world = int(state.get("world_size", 1))
+        if old_world != dinfo.world_size:
+            b = cfg.data.train.batch_size
+            print(f"note: the checkpoint was written by {old_world} process(es), this run has {dinfo.world_size}: "
+                  f"the global batch changes from {b * old_world} to {b * dinfo.world_size} samples per step, an "
+                  f"epoch takes {old_world}/{dinfo.world_size} as many steps, and the run is no longer "
+                  "bit-identical to an uninterrupted one", file=sys.stderr)
+    return ckpt, state, saved
+
+
+def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch.device, dinfo: D.DistInfo,
+           dataset: Any, eval_sets: Mapping[str, Any] | None, progress: bool) -> TrainResult:
+    # -- setup ---------------------------------------------------------------------------------
+    main = dinfo.is_main
     cuda_only = [k for k, on in (("amp", cfg.train.amp != "off"), ("compile", cfg.train.compile),
                                  ("channels_last", cfg.train.channels_last)) if on]
     if cuda_only and dev.type != "cuda" and main:
         print(f"note: train.{', train.'.join(cuda_only)} apply on CUDA only; running in float32 eager on {dev}")
     regs = manager.registries
     seed = cfg.train.seed
+    ckpt, state, saved_cfg = _resume_point(run_dir, resume, cfg, dinfo)
     seed_all(seed)
 
     comp = regs.models.get(cfg.model.id)
     mparams = comp.parse_config(cfg.model.params, where="model.params")
     assert comp.info is not None
-    generator: nn.Module = comp.builder(mparams).to(dev)  # type: ignore[misc]
+    try:
+        generator: nn.Module = comp.builder(mparams).to(dev)  # type: ignore[misc]
+    except Exception as exc:  # a builder's refusal of its parameters is a config problem
+        raise PreflightError([f"model ({comp.id}, model.params={mparams.model_dump(mode='json')}): "
+                              f"cannot build: {one_line(exc)}"]) from None
     scale = model_scale(mparams, comp.info)
     if cfg.train.channels_last and dev.type == "cuda":
         generator = generator.to(memory_format=torch.channels_last)
-
-    ckpt = C.latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        raise SrcoreError(f"--resume: no complete checkpoint in {run_dir / C.CKPT_DIR}")
-    if not resume and C.list_checkpoints(run_dir):
-        raise SrcoreError(f"run folder {run_dir} already has checkpoints: pass --resume, or choose --name/--run-dir")
-    state = C.load_training_state(ckpt) if ckpt is not None else None
 
     data = dataset if dataset is not None else _train_dataset(cfg, scale, comp.info, regs)
     val_sets = dict(eval_sets) if eval_sets is not None else _eval_sets(cfg, scale)
@@ -115,6 +165,12 @@ def train(
     conditions: list[float | None] = list(cfg.val.condition) if comp.info.condition else [None]
     if comp.info.condition and not conditions:
         conditions = [0.0]
+    if cfg.train.preflight:
+        report = preflight(cfg, regs, generator, comp.info, scale, data, val_sets, metrics, conditions, dev, dinfo)
+        if report.problems:
+            raise PreflightError(report.problems)
+        if main:
+            print(report.summary(), file=sys.stderr)
 
     micro = int(state["micro_batches"]) if state else 0
     batches = iter(make_loader(data, cfg.data.train.batch_size, seed, dinfo.rank, dinfo.world_size, micro,
@@ -124,13 +180,13 @@ def train(
     best: dict[str, Any] | None = state.get("best") if state else None
     last_metrics: dict[str, float] = {}
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         C.atomic_write_text(run_dir / "config.json", json.dumps(config_to_dict(cfg), indent=2))
         if resume:
             truncate_log(run_dir, global_step)
     monitor = Monitor(run_dir, cfg.train.tensorboard, enabled=main)
     total_steps = sum(s.steps for s in cfg.stages)
     bar = _progress(total_steps, global_step, enabled=main and progress)
+    watch = DivergenceWatch()
     extra: dict[str, nn.Module] = {}
     ema: EMA | None = None
     rng = torch.Generator()
@@ -159,6 +215,8 @@ def train(
             _load_networks(pending, networks, ema)
             if state and si == start_stage:
                 ctx.load_state_dict(state["context"])
+                if saved_cfg and si < len(saved_cfg.get("stages", [])):
+                    apply_learning_rates(ctx, saved_cfg["stages"][si], stage)
                 stage_step = int(state["stage_step"])
                 _set_rng(state["rng"])
             pending = None
@@ -168,6 +226,9 @@ def train(
             generator.compile()
         for net in networks.values():
             net.train()
+        if stage_step == 0:  # a stage's best is its own: a GAN stage is not judged against the PSNR stage
+            best = None
+            watch.reset()
 
         t_last, steps_since = time.perf_counter(), 0
         while stage_step < stage.steps:
@@ -194,6 +255,10 @@ def train(
                 values["it_per_s"] = steps_since / max(now - t_last, 1e-9)
                 t_last, steps_since = now, 0
                 monitor.log(global_step, "train", values)
+                for warning in watch.check(values, global_step, stage.name, f"stages.{si}"):
+                    monitor.warn(global_step, warning)
+                    if main:
+                        bar.write(warning, file=sys.stderr)
                 bar.set_postfix({k[5:]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
 
             improved = False
@@ -346,18 +411,28 @@ def _track_best(best: dict[str, Any] | None, values: Mapping[str, float], wanted
                 metrics: Any, step: int) -> tuple[dict[str, Any] | None, bool]:
     if not values:
         return best, False
+    bad = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        raise NonFiniteMetric(
+            f"validation at step {step} gave non-finite values ({', '.join(bad)}): the model diverged or the "
+            "metric cannot be computed on these images; the run stops here and the last checkpoint is left as it was"
+        )
     labels = list(values)
     label = labels[0]
     if wanted:
-        hits = [lab for lab in labels if lab == wanted or lab.endswith("/" + wanted) or lab.split("/")[-1] == wanted]
-        if not hits:
+        found = find_label(labels, wanted)
+        if found is None:
             raise SrcoreError(f"val.best_metric '{wanted}' is none of the validation values: {', '.join(labels)}")
-        label = hits[0]
+        label = found
     value = values[label]
     hib = higher_is_better(label, dict(metrics).get(label.split("/")[-1].split("@")[0]))
     if best is None or best["label"] != label or (value > best["value"] if hib else value < best["value"]):
         return {"label": label, "value": value, "step": step}, True
     return best, False
+
+
+class NonFiniteMetric(SrcoreError):
+    """Validation produced NaN/Inf: never a "best", and the run stops as on a non-finite loss."""
 
 
 def _meta(cfg: RunConfig, manager: Any, model_id: str, step: int, stage: int, stage_step: int,

@@ -49,9 +49,46 @@ class Monitor:
                 self.tb.add_scalar(f"{kind}/{k}" if kind == "val" else k, to_float(v), step)
             self.tb.flush()
 
+    def warn(self, step: int, message: str) -> None:
+        """A ``kind: warning`` row, so a warning printed during an unattended run is kept with it."""
+        if self.enabled:
+            with self.log_path.open("a") as f:
+                f.write(json.dumps({"step": step, "kind": "warning", "time": round(time.time(), 3),
+                                    "message": message}) + "\n")
+
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+
+
+class DivergenceWatch:
+    """Warns once per stage and loss when a loss grows a thousandfold over its first logged value.
+
+    A loss of 1e19 for 100 steps (FSRCNN at lr 1) is finite, so the NaN check lets it through;
+    this says so while the run is still young instead of after it "finished".
+    """
+
+    FACTOR = 1e3
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.warned: set[str] = set()
+
+    def reset(self) -> None:
+        self.first.clear()
+        self.warned.clear()
+
+    def check(self, values: Mapping[str, float], step: int, stage: str, where: str) -> list[str]:
+        out = []
+        for key, v in values.items():
+            if not key.startswith("loss/") or not math.isfinite(v):
+                continue
+            ref = self.first.setdefault(key, abs(v))
+            if key not in self.warned and abs(v) > 1.0 and abs(v) > self.FACTOR * max(ref, 1e-12):
+                self.warned.add(key)
+                out.append(f"warning: {key} grew from {ref:.4g} to {v:.4g} by step {step} (stage '{stage}'): "
+                           f"the run is diverging; lower {where}.optim.lr or set {where}.grad_clip")
+        return out
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:

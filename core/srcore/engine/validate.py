@@ -44,6 +44,25 @@ def metric_value(metric: Any, sr: torch.Tensor, hr: torch.Tensor) -> float:
     return float(v)
 
 
+def val_labels(sets: Iterable[str], metrics: Sequence[tuple[str, Any]],
+               conditions: Sequence[float | None]) -> list[str]:
+    """``set/metric[@condition]`` for every value validation reports, in its order."""
+    labels: list[str] = []
+    for set_name in sets:
+        for cond in conditions:
+            suffix = "" if cond is None else f"@{cond:g}"
+            labels += [f"{set_name}/{m}{suffix}" for m, _ in metrics]
+    return labels
+
+
+def find_label(labels: Iterable[str], wanted: str) -> str | None:
+    """The first label ``val.best_metric`` names: the full label, ``metric@t`` or the metric alone."""
+    for lab in labels:
+        if lab == wanted or lab.endswith("/" + wanted) or lab.split("/")[-1] == wanted:
+            return lab
+    return None
+
+
 def _shard(items: Any, rank: int, world: int, limit: int | None) -> Iterable[tuple[int, Mapping[str, Any]]]:
     if hasattr(items, "__len__") and hasattr(items, "__getitem__"):
         n = len(items) if limit is None else min(limit, len(items))
@@ -86,11 +105,7 @@ def validate(
                   "in a single process with one condition value); use `srcore eval` for them", file=sys.stderr)
         metrics = [(label, m) for label, m in metrics if not is_set_level(m)]
 
-    labels: list[str] = []
-    for set_name in sets:
-        for cond in conditions:
-            suffix = "" if cond is None else f"@{cond:g}"
-            labels += [f"{set_name}/{m}{suffix}" for m, _ in metrics]
+    labels = val_labels(sets, metrics, conditions)
     sums = torch.zeros(len(labels) + len(sets), dtype=torch.float64)
     rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     col = 0
