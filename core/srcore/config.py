@@ -128,6 +128,11 @@ class ValConfig(Section):
     max_images: int | None = Field(None, ge=1)
     best_metric: str | None = Field(None, description="Metric label that picks the best checkpoint.")
     condition: list[float] = Field(default_factory=list, description="Condition values for conditional models.")
+    select: Literal["best", "last"] = Field(
+        "best",
+        description="Which checkpoint the run folder stands for in upscale/eval/export: 'best' by best_metric "
+        "within the final stage, or the 'last' one (GAN recipes: PSNR would pick the least perceptual model).",
+    )
 
 
 class DataConfig(Section):
@@ -146,6 +151,9 @@ class TrainConfig(Section):
     keep_last: int = Field(2, ge=1)
     tensorboard: bool = False
     samples: int = Field(4, ge=0, description="Images in the PNG sample grid at each validation.")
+    preflight: bool = Field(
+        True, description="Build every stage and run one batch through it before step 1 (see docs/training.md)."
+    )
 
 
 class RunConfig(Section):

@@ -93,9 +93,14 @@ def state_dict_cpu(module: nn.Module) -> dict[str, torch.Tensor]:
 # -- atomic writing --------------------------------------------------------------------------------
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write through a temp file in the same folder; a failed write leaves neither file nor temp."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_run_checkpoint(
@@ -107,25 +112,96 @@ def save_run_checkpoint(
     model_id: str,
     model_params: Mapping[str, Any],
 ) -> Path:
-    """Write ``checkpoints/step_<step>/`` atomically (temp folder, then rename)."""
+    """Write ``checkpoints/step_<step>/`` atomically (temp folder, manifest, then rename).
+
+    A failed write (a full disk, above all) removes the temp folder and raises one line; the
+    checkpoints already there are untouched.
+    """
     from safetensors.torch import save_file
 
     root = run_dir / CKPT_DIR
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
     tmp = root / f".tmp_step_{step:07d}_{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    gen_meta = {"format": "srcore", "model": model_id, "params": json.dumps(dict(model_params))}
-    for name, net in networks.items():
-        md = gen_meta if name in ("generator", "generator_ema") else {"format": "srcore", "network": name}
-        save_file(state_dict_cpu(net), str(tmp / f"{name}.safetensors"), metadata=md)
-    torch.save(dict(training_state), tmp / "training_state.pt")
-    (tmp / "meta.json").write_text(json.dumps(dict(meta), indent=2, default=str))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        gen_meta = {"format": "srcore", "model": model_id, "params": json.dumps(dict(model_params))}
+        for name, net in networks.items():
+            md = gen_meta if name in ("generator", "generator_ema") else {"format": "srcore", "network": name}
+            save_file(state_dict_cpu(net), str(tmp / f"{name}.safetensors"), metadata=md)
+        torch.save(dict(training_state), tmp / "training_state.pt")
+        (tmp / "meta.json").write_text(json.dumps(dict(meta), indent=2, default=str))
+        write_manifest(tmp)
+    except (OSError, RuntimeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"cannot write checkpoint {final}: {write_failure(exc, root)}; "
+                              "the earlier checkpoints are intact") from None
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+def write_failure(exc: BaseException, where: Path) -> str:
+    """What went wrong in words: torch reports a full disk as ``unexpected pos 76032 vs 75924``."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    try:
+        free = shutil.disk_usage(where if where.exists() else where.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 1 << 20:
+        return f"no space left on device ({free} bytes free)"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+
+
+# -- manifest: what a complete checkpoint holds ---------------------------------------------------
+
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    """``manifest.json``: size and sha256 of every file, so a truncated or replaced file is seen."""
+    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
+
+
+def verify_checkpoint(folder: Path, need: tuple[str, ...] = ("meta.json", "generator.safetensors")) -> str | None:
+    """Why ``folder`` is not a complete, unaltered checkpoint; None when it is."""
+    missing = [n for n in need if not (folder / n).is_file()]
+    if missing:
+        return f"{', '.join(missing)} missing"
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return None  # written before manifests existed: the files are read (and checked) on load
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{MANIFEST} is unreadable"
+    for name, want in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} missing"
+        size = path.stat().st_size
+        if size != want["size"]:
+            return f"{name} has {size} bytes, {want['size']} were written"
+        if _sha256(path) != want["sha256"]:
+            return f"{name} differs from what was written (sha256 mismatch)"
+    return None
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -142,6 +218,26 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def latest_resumable(run_dir: Path, warn: bool = True) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint whose files verify and whose training state loads, with that state.
+
+    Newer ones that fail are skipped with a line saying which and why (a kill during a copy, a
+    truncated file, a file replaced by hand).
+    """
+    import sys
+
+    for ckpt in reversed(list_checkpoints(run_dir)):
+        problem = verify_checkpoint(ckpt, need=("meta.json", "generator.safetensors", "training_state.pt"))
+        if problem is None:
+            try:
+                return ckpt, load_training_state(ckpt)
+            except CheckpointError as exc:
+                problem = str(exc)
+        if warn:
+            print(f"warning: skipping checkpoint {ckpt}: {problem}", file=sys.stderr)
+    return None
+
+
 def prune_checkpoints(run_dir: Path, keep_last: int, protect: set[Path] = frozenset()) -> None:  # type: ignore[assignment]
     for path in list_checkpoints(run_dir)[:-keep_last]:
         if path.resolve() not in {p.resolve() for p in protect}:
@@ -154,6 +250,7 @@ def mark_best(run_dir: Path, ckpt: Path) -> Path:
     tmp = root / f".tmp_best_{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(ckpt, tmp, ignore=shutil.ignore_patterns("training_state.pt"))
+    write_manifest(tmp)
     best = root / "best"
     old = root / f".old_best_{os.getpid()}"
     if best.exists():
@@ -164,7 +261,15 @@ def mark_best(run_dir: Path, ckpt: Path) -> Path:
 
 
 def load_training_state(ckpt: Path) -> dict[str, Any]:
-    return torch.load(ckpt / "training_state.pt", map_location="cpu", weights_only=True)
+    """Optimizer, scheduler, counters and RNG states; tensors and plain values only (no code)."""
+    path = ckpt / "training_state.pt"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign or malicious files alike
+        raise CheckpointError(f"cannot read {path}: {_short(exc, 1)}") from None
+    if not isinstance(state, dict) or "global_step" not in state:
+        raise CheckpointError(f"{path} is not a srcore training state")
+    return state
 
 
 def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

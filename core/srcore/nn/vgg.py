@@ -94,6 +94,18 @@ def resolve_weights(weights: str | Path | None) -> Path:
     return path
 
 
+def _weights_unless_absent(weights: str | Path | None) -> Path | None:
+    """The weights file, or None where a preflight checks shapes without it (``srcore.pretrained``)."""
+    from srcore.pretrained import absent
+
+    try:
+        return resolve_weights(weights)
+    except MissingWeightsError as exc:
+        if absent("VGG19 perceptual features", str(exc)):
+            return None
+        raise
+
+
 def load_vgg19_state(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a VGG19 state dict (torchvision layout, ``features.`` keys) without unpickling code."""
     try:
@@ -132,8 +144,9 @@ class VGGFeatureExtractor(nn.Module):
         self.layers = tuple(layers)
         self._indices = {layer_index(n): n for n in self.layers}
         self.features = vgg19_features(max(self._indices))
-        if weights != "random":
-            state = load_vgg19_state(resolve_weights(weights))
+        path = None if weights == "random" else _weights_unless_absent(weights)
+        if path is not None:
+            state = load_vgg19_state(path)
             own = self.features.state_dict()
             missing = [k for k in own if k not in state]
             if missing:
