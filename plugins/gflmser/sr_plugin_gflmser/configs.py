@@ -9,6 +9,12 @@ from pydantic import Field, field_validator
 from srcore.registry import StrictModel
 
 
+def _fixed_x4(v: int) -> int:
+    if v != 4:
+        raise ValueError("GFLmser is a fixed x4 architecture (16 -> 64); scale must be 4")
+    return v
+
+
 class GFLmserConfig(StrictModel):
     scale: int = Field(4, description="Fixed at 4 (16x16 -> 64x64 faces).")
     skip: Literal["gated", "ungated", "none"] = Field(
@@ -27,9 +33,7 @@ class GFLmserConfig(StrictModel):
     @field_validator("scale")
     @classmethod
     def _four(cls, v: int) -> int:
-        if v != 4:
-            raise ValueError("GFLmser is a fixed x4 architecture (16 -> 64); scale must be 4")
-        return v
+        return _fixed_x4(v)
 
     @field_validator("face_size")
     @classmethod
@@ -37,6 +41,20 @@ class GFLmserConfig(StrictModel):
         if v is not None and v % 2:
             raise ValueError(f"face_size must be even (the L2H halves it once), got {v}")
         return v
+
+
+class LmserConfig(StrictModel):
+    scale: int = Field(4, description="Fixed at 4 (16x16 -> 64x64 faces).")
+    skip: Literal["gated", "ungated"] = Field(
+        "gated",
+        description="H2L->L2H skips of the joint model: 'gated' (Lmser/lmser_gate.py, Pearson-"
+        "correlation gate) or 'ungated' (Lmser/lmser_skip.py, plain addition). Same weights.",
+    )
+
+    @field_validator("scale")
+    @classmethod
+    def _four(cls, v: int) -> int:
+        return _fixed_x4(v)
 
 
 class DiscriminatorConfig(StrictModel):
@@ -83,4 +101,18 @@ class BidirectionalParams(StrictModel):
         True,
         description="h2l_adversarial: two H2L optimizer steps per iteration (adversarial, then "
         "content on a fresh forward) as v1; False: one step on their weighted sum.",
+    )
+
+
+class JointParams(StrictModel):
+    """Options of the ``gflmser:joint`` step (``stages[i].step_params``), Lmser/lmser_gate_main.py."""
+
+    lr_weight: float = Field(5.0, ge=0, description="Weight of MSE(H2L LR, AvgPool(3, 4, 1)(HR)) (authors: 5).")
+    hr_weight: float = Field(0.1, ge=0, description="Weight of MSE(L2H(H2L LR), HR) (authors: 0.1).")
+    authors_gradients: bool = Field(
+        True,
+        description="True: one backward of D loss + G losses through the shared graph, then both "
+        "optimizer steps, as the authors' script (D also receives the generator's adversarial "
+        "gradient and the Lmser D's fake term, so both push D(fake) towards 0.5). False: the usual "
+        "alternation (D on the detached fake, then the Lmser against the updated, frozen D).",
     )

@@ -10,6 +10,8 @@ from sr_plugin_gflmser.configs import (
     DiscriminatorConfig,
     GFLmserConfig,
     H2LDegradationConfig,
+    JointParams,
+    LmserConfig,
 )
 from srcore import hookimpl
 from srcore.registry import CheckpointMatch, RecipeRegistrar, Registrar
@@ -20,6 +22,13 @@ def build_gflmser(cfg: GFLmserConfig) -> Any:
     from sr_plugin_gflmser.nets import GFLmser
 
     return GFLmser(skip=cfg.skip, face_size=cfg.face_size)
+
+
+def build_lmser(cfg: LmserConfig) -> Any:
+    """Joint 7-level Lmser (Lmser/lmser_gate.py): H2L with z map + gated L2H in one net, x4 faces."""
+    from sr_plugin_gflmser.lmser import JointLmser
+
+    return JointLmser(skip=cfg.skip)
 
 
 def build_d_lr(cfg: DiscriminatorConfig) -> Any:
@@ -61,6 +70,13 @@ def build_step(setup: Any) -> Any:
     return BidirectionalStep(setup)
 
 
+def build_joint_step(setup: Any) -> Any:
+    """The joint Lmser's training: H2L and L2H together against an LR-domain D (lmser_gate_main.py)."""
+    from sr_plugin_gflmser.joint_step import JointStep
+
+    return JointStep(setup)
+
+
 @hookimpl
 def srcore_register_models(register: Registrar) -> None:
     register(
@@ -72,6 +88,7 @@ def srcore_register_models(register: Registrar) -> None:
         min_size=2,
         internal_range=(-1.0, 1.0),
     )
+    register("lmser", build_lmser, config=LmserConfig, scales=(4,), internal_range=(-1.0, 1.0))
 
 
 @hookimpl
@@ -87,10 +104,12 @@ def srcore_register_degradations(register: Registrar) -> None:
 
 @hookimpl
 def srcore_register_recipes(register: RecipeRegistrar) -> None:
-    from sr_plugin_gflmser.recipes import FACES_X4, FACES_X4_DESCRIPTION
+    from sr_plugin_gflmser.recipes import FACES_X4, FACES_X4_DESCRIPTION, LMSER_FACES_X4, LMSER_FACES_X4_DESCRIPTION
 
     register.step("bidirectional", build_step, config=BidirectionalParams)
+    register.step("joint", build_joint_step, config=JointParams)
     register("gflmser-faces-x4", defaults=FACES_X4, description=FACES_X4_DESCRIPTION)
+    register("lmser-faces-x4", defaults=LMSER_FACES_X4, description=LMSER_FACES_X4_DESCRIPTION)
 
 
 @hookimpl

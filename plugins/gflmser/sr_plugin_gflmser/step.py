@@ -17,6 +17,7 @@ Optimizer names: ``generator`` is the net trained in the phase (``stage.optim``)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -28,22 +29,41 @@ from srcore.engine.api import Batch, StepContext, StepSetup, TrainStep
 from srcore.errors import SrcoreError
 from srcore.nn.gan import GANLoss
 
+M = TypeVar("M", bound=nn.Module)
 
-def _core(module: nn.Module) -> GFLmser:
-    """The GFLmser under DDP/compile wrappers; a clear error for any other generator."""
-    while not isinstance(module, GFLmser) and hasattr(module, "module"):
+
+def unwrap(module: nn.Module, cls: type[M], step: str, model: str) -> M:
+    """The ``cls`` net under DDP/compile wrappers; a clear error for any other generator."""
+    while not isinstance(module, cls) and hasattr(module, "module"):
         module = module.module
     module = getattr(module, "_orig_mod", module)
-    if not isinstance(module, GFLmser):
-        raise SrcoreError(f"step gflmser:bidirectional needs model gflmser:gflmser, got {type(module).__name__}")
+    if not isinstance(module, cls):
+        raise SrcoreError(f"step {step} needs model {model}, got {type(module).__name__}")
     return module
+
+
+def face_hr(batch: Batch, size: int) -> tuple[torch.Tensor, bool]:
+    """HR faces in [0, 1] at size x size (whole images resized, antialiased) and whether resized."""
+    hr01 = batch["hr"]
+    resized = tuple(hr01.shape[-2:]) != (size, size)
+    if resized:
+        hr01 = cubic_resize(hr01, (size, size), antialias=True).clamp(0, 1)
+    return hr01, resized
+
+
+def real_lr(batch: Batch, size: int) -> torch.Tensor | None:
+    """Unpaired real LR faces in [0, 1] at size x size, or None when the data has none."""
+    real = batch.get("lr_real")
+    if real is not None and tuple(real.shape[-2:]) != (size, size):
+        real = cubic_resize(real, (size, size), antialias=True).clamp(0, 1)
+    return real
 
 
 class BidirectionalStep(TrainStep):
     def __init__(self, setup: StepSetup) -> None:
         p: BidirectionalParams = setup.params  # type: ignore[assignment]
         self.p = p
-        net = _core(setup.generator)
+        net = unwrap(setup.generator, GFLmser, "gflmser:bidirectional", "gflmser:gflmser")
         self.h2l, self.l2h = net.h2l, net.l2h
         self.gan = GANLoss(setup.stage.gan.type)
         self.adv_weight = setup.stage.gan.weight
@@ -65,18 +85,12 @@ class BidirectionalStep(TrainStep):
 
     def _faces(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """HR faces at face_size and their LR target, in [-1, 1]; real LR in [0, 1] at LR size."""
-        s, ls = self.p.face_size, self.p.face_size // 4
-        hr01 = batch["hr"]
-        resized = tuple(hr01.shape[-2:]) != (s, s)
-        if resized:  # whole images brought to the face geometry (antialiased)
-            hr01 = cubic_resize(hr01, (s, s), antialias=True).clamp(0, 1)
+        ls = self.p.face_size // 4
+        hr01, resized = face_hr(batch, self.p.face_size)
         lr01 = batch.get("lr")
         if resized or lr01 is None or tuple(lr01.shape[-2:]) != (ls, ls):
             lr01 = cubic_resize(hr01, (ls, ls)).clamp(0, 1)  # OpenCV INTER_CUBIC, as the authors
-        real = batch.get("lr_real")
-        if real is not None and tuple(real.shape[-2:]) != (ls, ls):
-            real = cubic_resize(real, (ls, ls), antialias=True).clamp(0, 1)
-        return to_signed(hr01), to_signed(lr01), real
+        return to_signed(hr01), to_signed(lr01), real_lr(batch, ls)
 
     # -- phases -------------------------------------------------------------------------------
 

@@ -95,11 +95,11 @@ def test_gated_skips_carry_gradient_into_the_h2l(hr_faces):
 def test_components_register_and_conform(srcore_plugin):
     registries = srcore_plugin(gflmser_plugin, "gflmser")
     assert registries.of_plugin("gflmser") == {
-        "model": ["gflmser:gflmser"],
+        "model": ["gflmser:gflmser", "gflmser:lmser"],
         "discriminator": ["gflmser:d_hr", "gflmser:d_lr"],
         "degradation": ["gflmser:h2l"],
-        "recipe": ["gflmser:gflmser-faces-x4"],
-        "step": ["gflmser:bidirectional"],
+        "recipe": ["gflmser:gflmser-faces-x4", "gflmser:lmser-faces-x4"],
+        "step": ["gflmser:bidirectional", "gflmser:joint"],
     }
     assert check_conformance(registries, "gflmser") == []
     with pytest.raises(ConfigError, match="scale"):
@@ -149,7 +149,7 @@ def test_merged_official_state_dict_is_detected_and_loads(srcore_plugin, tmp_pat
     h2l_only = {k: v for k, v in official.items() if k.startswith("up_")}
     assert gflmser_plugin.srcore_detect_checkpoint(h2l_only) is None
     joint = dict(official, **{"up_process.weight": torch.zeros(64, 4, 3, 3)})
-    with pytest.raises(CheckpointError, match="joint gated Lmser"):
+    with pytest.raises(CheckpointError, match="gflmser:lmser"):  # a joint H2L head without the z layer
         gflmser_plugin.srcore_detect_checkpoint(joint)
 
 

@@ -148,3 +148,98 @@ def test_recipe_trains_on_faces_and_its_h2l_degrades_for_another_model(faces, tm
     deg = load_plugins(only=["gflmser"]).registries.build("degradation", "gflmser:h2l", used["params"])
     saved = load_file(str(last / "generator.safetensors"))
     assert all(torch.equal(v, saved[f"h2l.{k}"]) for k, v in deg.net.state_dict().items())
+
+
+# -- the joint Lmser (Lmser/lmser_gate_main.py) -------------------------------------------------------
+
+
+class _RecordingContext(Context):
+    """The engine's context, keeping each optimizer's gradients as they were when it stepped."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.grads: dict[str, list[torch.Tensor]] = {}
+
+    def optimizer_step(self, optimizer: str) -> None:
+        params = [p for g in self.optimizers[optimizer].param_groups for p in g["params"]]
+        self.grads[optimizer] = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in params]
+        super().optimizer_step(optimizer)
+
+
+def _joint_step(registries, overrides, generator):
+    cfg = resolve_run_config(registries, "gflmser:lmser-faces-x4", overrides=["val.metrics=[]", *overrides])
+    stage = cfg.stages[0]
+    comp = registries.steps.get(stage.step)
+    setup = StepSetup(cfg, stage, comp.parse_config(stage.step_params), generator, registries, torch.device("cpu"), {})
+    step = comp.builder(setup)
+    ctx = _RecordingContext(stage, torch.device("cpu"), "off", torch.Generator().manual_seed(21), generator)
+    ctx.register_optimizers(dict(step.optimizers), {})
+    return step, ctx
+
+
+def _authors_iteration(lmser, d, hr, real, z):
+    """lmser_gate_main.py's iteration: four backward calls through one graph (D in [-1, 1] there)."""
+    mse = torch.nn.MSELoss()
+    ones, zeros = torch.ones(hr.shape[0]), torch.zeros(hr.shape[0])
+    real_out = d((real + 1) / 2).squeeze()
+    lr_img, hr_img, _ = lmser.joint(hr, z)
+    fake_out = d((lr_img + 1) / 2).squeeze()
+    d_loss = mse(real_out, ones) + mse(fake_out, zeros)
+    g_loss = mse(fake_out, ones)
+    l2_loss = mse(lr_img, torch.nn.AvgPool2d(kernel_size=3, stride=4, padding=1)(hr)) * 5
+    lmser_loss = mse(hr_img, hr) * 0.1
+    d_loss.backward(retain_graph=True)
+    g_loss.backward(retain_graph=True)
+    l2_loss.backward(retain_graph=True)
+    lmser_loss.backward()
+    return [p.grad for p in lmser.parameters()], [p.grad for p in d.parameters()]
+
+
+def test_joint_step_has_the_authors_gradients(srcore_plugin):
+    import copy
+
+    registries = srcore_plugin(gflmser_plugin, "gflmser")
+    torch.manual_seed(0)
+    gen = registries.build("model", "gflmser:lmser", {})
+    data = torch.Generator().manual_seed(20)
+    batch = {"hr": torch.rand(2, 3, 64, 64, generator=data), "lr_real": torch.rand(2, 3, 16, 16, generator=data)}
+    step, ctx = _joint_step(registries, [], gen)
+    lmser0, d0 = copy.deepcopy(gen), copy.deepcopy(step.d)
+    logs = step(batch, ctx)
+    assert {"loss/d", "loss/adv", "loss/lr_mse", "loss/hr_mse"} <= set(logs)
+    z = torch.randn(2, 64, generator=torch.Generator().manual_seed(21))  # the step's first draw from ctx.rng
+    g_ref, d_ref = _authors_iteration(lmser0, d0, batch["hr"] * 2 - 1, batch["lr_real"] * 2 - 1, z)
+    for ours, theirs in ((ctx.grads["generator"], g_ref), (ctx.grads["discriminator"], d_ref)):
+        assert len(ours) == len(theirs)
+        assert max((a - b).abs().max().item() for a, b in zip(ours, theirs)) < 1e-6
+    assert all(not torch.equal(p, q) for p, q in zip(gen.parameters(), lmser0.parameters()))
+
+    step, ctx = _joint_step(registries, ["stages.0.step_params.authors_gradients=false"], gen)
+    logs = step(batch, ctx)  # the usual alternation: D never sees the generator's adversarial term
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in logs.values())
+    assert all(p.grad is None for p in step.d.parameters())
+    with pytest.raises(SrcoreError, match="lr_real"):
+        step({"hr": batch["hr"]}, ctx)
+
+
+def test_lmser_recipe_trains_two_steps_through_the_cli(tmp_path):
+    from srcore.cli import main
+
+    gen = torch.Generator().manual_seed(30)
+    hr = _write_faces(tmp_path / "hr", torch.rand(4, 3, 64, 64, generator=gen))
+    real = _write_faces(tmp_path / "real", torch.rand(4, 3, 16, 16, generator=gen))
+    val = _write_faces(tmp_path / "val", torch.rand(1, 3, 64, 64, generator=gen))
+    run = tmp_path / "lmser"
+    res = CliRunner().invoke(main, [
+        "train", "-r", "gflmser:lmser-faces-x4", "--run-dir", str(run), "--plugin", "gflmser", "--no-progress",
+        "--device", "cpu", "-s", "train.log_every=1", "-s", f"data.train.hr={hr}", "-s", f"data.train.lr_real={real}",
+        "-s", "data.train.patch_size=64", "-s", "data.train.batch_size=2", "-s", "stages.0.steps=2",
+        "-s", f"val.sets=[{val}]", "-s", "val.metrics=[{id: core:psnr, params: {y_channel: true, crop_border: 0}}]",
+    ])
+    assert res.exit_code == 0, res.output
+    losses = _losses(run)
+    for key in ("loss/d", "loss/adv", "loss/lr_mse", "loss/hr_mse"):
+        assert len(losses.get(key, [])) == 2 and all(np.isfinite(losses[key])), key
+    assert all(np.isfinite(losses["val/psnr"]))
+    last = sorted((run / "checkpoints").glob("step_*"))[-1]
+    assert {p.name for p in last.glob("*.safetensors")} == {"generator.safetensors", "d_lr.safetensors"}
