@@ -9,12 +9,15 @@ model or cutting patches for an hour) or silently replacing originals is what th
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from srcore.errors import SrcoreError
 
 SHOWN = 3  # how many offending paths an error message lists
+_TEMP = re.compile(r"\..+\.incomplete-(\d+)")
 
 
 def _listing(paths: Sequence[Path]) -> str:
@@ -70,3 +73,61 @@ def make_output_dir(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SrcoreError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
+
+
+def format_bytes(n: float) -> str:
+    """``1234567`` -> ``1.2 MB`` (decimal units, as ``df -H`` and file managers show)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def free_space(path: Path) -> int:
+    """Free bytes (for this user) on the filesystem that will hold ``path``, which may not exist yet."""
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_free_space(path: Path, needed: int) -> int:
+    """Raise when the output of ``needed`` bytes cannot fit where ``path`` goes; return the free bytes."""
+    free = free_space(path)
+    if needed > free:
+        raise SrcoreError(f"not enough free space for {path}: it needs about {format_bytes(needed)}, "
+                          f"{format_bytes(free)} is free on its filesystem")
+    return free
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove ``.<name>.incomplete-<pid>`` files/folders in ``folder`` whose process is gone
+    (what a killed run leaves behind); return what was removed."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        m = _TEMP.fullmatch(p.name)
+        if m and not pid_alive(int(m.group(1))):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def temp_path(path: Path) -> Path:
+    """The name a file or folder is written under until it is complete: ``.<name>.incomplete-<pid>``."""
+    return path.with_name(f".{path.name}.incomplete-{os.getpid()}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

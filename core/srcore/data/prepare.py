@@ -23,12 +23,15 @@ Output: an HDF5 file with uint8 datasets ``hr`` (N, H', W'[, 3]) and ``lr`` (N, 
 patches shuffled with ``seed`` (a seeded permutation, written group by group), every option as
 a string attribute of both datasets; or two PNG folders. Memory is bounded by one image's
 variants: patches are counted first (from sizes only), then written as they are cut. Output
-goes to a temporary name that is renamed when complete, so an interrupted run never leaves a
-file that looks finished.
+goes to a temporary name (``.<name>.incomplete-<pid>``) that is renamed when complete, so an
+interrupted run never leaves a file that looks finished; a full disk or an interruption removes
+it, and ``srcore.outputs.remove_stale_temps`` clears those of killed runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
 import shutil
@@ -263,6 +266,7 @@ class PrepareResult:
 
 
 def image_sizes(files: Sequence[Path]) -> list[tuple[int, int]]:
+    """(W, H) of each file from its header (PIL decodes no pixel here)."""
     sizes = []
     for p in files:
         try:
@@ -282,68 +286,158 @@ def select_files(input_dir: Path, number: int | None) -> list[Path]:
     return files[:number] if number else files
 
 
-def prepare_h5(
-    input_dir: Path, output: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None
-) -> PrepareResult:
-    """Write the HDF5 patch file (see module doc); ``progress(n)`` is called per written patch group."""
-    import h5py
+H5_OVERHEAD = 1 << 20  # metadata and attributes of the HDF5 file, generously
+FS_BLOCK = 4096  # a small PNG still takes a whole filesystem block
 
+
+@dataclass
+class PreparePlan:
+    """What a run will write, known before any pixel is read: used to warn, refuse and allocate."""
+
+    files: list[Path]
+    patches: int
+    hr_patch: tuple[int, ...]
+    lr_patch: tuple[int, ...]
+
+    @property
+    def h5_bytes(self) -> int:
+        return self.patches * (math.prod(self.hr_patch) + math.prod(self.lr_patch)) + H5_OVERHEAD
+
+    @property
+    def png_bytes(self) -> int:
+        """Upper estimate: PNG never much exceeds the raw pixels, each file rounded up to a block."""
+        def on_disk(n: int) -> int:
+            return -(-(n + 1024) // FS_BLOCK) * FS_BLOCK
+
+        return self.patches * (on_disk(math.prod(self.hr_patch)) + on_disk(math.prod(self.lr_patch)))
+
+
+def plan_prepare(input_dir: Path, opts: PrepareOptions) -> PreparePlan:
+    """Files, patch count and patch shapes of a run, from image headers and the options."""
     opts.validate()
-    if len(set(patch_shapes(opts, uf)[1] for uf in opts.upscale_factors)) > 1:
-        raise SrcoreError(
-            "one HDF5 file holds one LR patch shape: several upscale factors need --same-size (as VDSR does)"
-        )
     files = select_files(input_dir, opts.number)
     total = count_patches(image_sizes(files), opts)
     if total == 0:
         raise SrcoreError(f"the options give no patch for the {len(files)} image(s) in {input_dir}")
     hs, ls = patch_shapes(opts, opts.upscale_factors[0])
+    return PreparePlan(files, total, hs, ls)
+
+
+def _is_enospc(exc: BaseException) -> bool:
+    # h5py sets errno on its OSError; the RuntimeError of a failed close only says it in words
+    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
+
+
+def write_error(exc: BaseException, output: Path) -> SrcoreError:
+    """One line for a failed write: a full disk, or the system's reason."""
+    if _is_enospc(exc):
+        return SrcoreError(f"no space left on device writing {output}")
+    code = getattr(exc, "errno", None)
+    reason = os.strerror(code) if code else (str(exc).splitlines() or [type(exc).__name__])[0]
+    return SrcoreError(f"cannot write {output}: {reason}")
+
+
+def _abandon_h5(f: Any, tmp: Path) -> None:
+    """Close and delete a failed HDF5 file. The file is emptied first: HDF5 writes metadata on
+    close, and a close that fails on a full disk leaves a handle that crashes Python at exit."""
+    with contextlib.suppress(OSError):
+        os.truncate(tmp, 0)
+    with contextlib.suppress(Exception):
+        f.close()
+    tmp.unlink(missing_ok=True)
+
+
+def _fill_h5(f: Any, plan: PreparePlan, opts: PrepareOptions, attrs: dict[str, str],
+             progress: Callable[[int], Any] | None) -> None:
+    total = plan.patches
     order = np.random.default_rng(opts.seed).permutation(total) if opts.shuffle else np.arange(total)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.incomplete-{os.getpid()}")
+    # contiguous layout: scattered (shuffled) patch writes are ~7x faster than 1-patch chunks
+    d_hr = f.create_dataset("hr", (total, *plan.hr_patch), np.uint8)
+    d_lr = f.create_dataset("lr", (total, *plan.lr_patch), np.uint8)
+    for d in (d_hr, d_lr):
+        d.attrs.update(attrs)
+    written = 0
+    for path in plan.files:
+        for _, _, hr_p, lr_p in image_groups(path, opts):
+            n = len(hr_p)
+            if n == 0:
+                continue
+            if written + n > total:
+                raise SrcoreError(f"internal error: more patches than counted ({path})")
+            dest = order[written : written + n]
+            sort = np.argsort(dest)
+            d_hr[dest[sort]] = hr_p[sort]
+            d_lr[dest[sort]] = lr_p[sort]
+            written += n
+            if progress:
+                progress(n)
+    if written != total:
+        raise SrcoreError(f"internal error: counted {total} patches but cut {written}")
+
+
+def check_h5_shapes(opts: PrepareOptions) -> None:
+    if len(set(patch_shapes(opts, uf)[1] for uf in opts.upscale_factors)) > 1:
+        raise SrcoreError(
+            "one HDF5 file holds one LR patch shape: several upscale factors need --same-size (as VDSR does)"
+        )
+
+
+def prepare_h5(
+    input_dir: Path, output: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None
+) -> PrepareResult:
+    """Write the HDF5 patch file (see module doc); ``progress(n)`` is called per written patch group.
+
+    A full disk or an interruption removes the temporary file and raises (``SrcoreError`` for
+    the disk, naming the output); an existing ``output`` is replaced (the CLI asks first)."""
+    import h5py
+
+    from srcore.outputs import make_output_dir, temp_path
+
+    check_h5_shapes(opts)
+    plan = plan_prepare(input_dir, opts)
+    make_output_dir(output.parent)
+    tmp = temp_path(output)
     attrs = {k: str(v) for k, v in asdict(opts).items()}
     attrs["input"] = str(input_dir)
     try:
-        with h5py.File(tmp, "w") as f:
-            # contiguous layout: scattered (shuffled) patch writes are ~7x faster than 1-patch chunks
-            d_hr = f.create_dataset("hr", (total, *hs), np.uint8)
-            d_lr = f.create_dataset("lr", (total, *ls), np.uint8)
-            for d in (d_hr, d_lr):
-                d.attrs.update(attrs)
-            written = 0
-            for path in files:
-                for _, _, hr_p, lr_p in image_groups(path, opts):
-                    n = len(hr_p)
-                    if n == 0:
-                        continue
-                    if written + n > total:
-                        raise SrcoreError(f"internal error: more patches than counted ({path})")
-                    dest = order[written : written + n]
-                    sort = np.argsort(dest)
-                    d_hr[dest[sort]] = hr_p[sort]
-                    d_lr[dest[sort]] = lr_p[sort]
-                    written += n
-                    if progress:
-                        progress(n)
-            if written != total:
-                raise SrcoreError(f"internal error: counted {total} patches but cut {written}")
-        os.replace(tmp, output)
-    except BaseException:
+        f = h5py.File(tmp, "w")
+    except OSError as exc:
         tmp.unlink(missing_ok=True)
+        raise write_error(exc, output) from None
+    try:
+        _fill_h5(f, plan, opts, attrs, progress)
+        f.flush()  # a full disk fails here, while the file can still be abandoned cleanly
+    except BaseException as exc:
+        _abandon_h5(f, tmp)
+        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and _is_enospc(exc)):
+            raise write_error(exc, output) from None
         raise
-    return PrepareResult(output, len(files), total, (total, *hs), (total, *ls))
+    try:
+        f.close()
+        os.replace(tmp, output)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, output) from None
+    total = plan.patches
+    return PrepareResult(output, len(plan.files), total, (total, *plan.hr_patch), (total, *plan.lr_patch))
+
+
+def check_png_folders(out_hr: Path, out_lr: Path) -> None:
+    for d in (out_hr, out_lr):
+        if d.exists() and any(d.iterdir()):
+            raise SrcoreError(f"output folder {d} exists and is not empty")
 
 
 def prepare_png(
     input_dir: Path, out_hr: Path, out_lr: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None
 ) -> PrepareResult:
     """Write patches as PNG files ``<stem>_<variant>_<k>.png`` into two folders (renamed when complete)."""
+    from srcore.outputs import temp_path
+
     opts.validate()
     files = select_files(input_dir, opts.number)
-    for d in (out_hr, out_lr):
-        if d.exists() and any(d.iterdir()):
-            raise SrcoreError(f"output folder {d} exists and is not empty")
-    tmps = [d.with_name(f".{d.name}.incomplete-{os.getpid()}") for d in (out_hr, out_lr)]
+    check_png_folders(out_hr, out_lr)
+    tmps = [temp_path(d) for d in (out_hr, out_lr)]
     count = 0
     try:
         for t in tmps:
@@ -361,9 +455,11 @@ def prepare_png(
             if d.exists():
                 d.rmdir()
             os.replace(t, d)
-    except BaseException:
+    except BaseException as exc:
         for t in tmps:
             shutil.rmtree(t, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, out_hr) from None
         raise
     hs, ls = patch_shapes(opts, opts.upscale_factors[0])
     return PrepareResult(out_hr, len(files), count, (count, *hs), (count, *ls))
