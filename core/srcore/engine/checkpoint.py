@@ -31,6 +31,7 @@ from torch import nn
 
 from srcore.errors import CheckpointError
 from srcore.registry import Component, ModelInfo
+from srcore.weights_io import check_finite, mismatch, read_safetensors, read_torch_file, short_error
 
 CKPT_DIR = "checkpoints"
 STEP_RE = re.compile(r"^step_(\d+)$")
@@ -272,13 +273,9 @@ def load_training_state(ckpt: Path) -> dict[str, Any]:
     return state
 
 
-def load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    return load_file(str(path)), meta
+def load_safetensors(path: Path, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata); a damaged file is a one-line ``CheckpointError`` naming it."""
+    return read_safetensors(path, what)
 
 
 # -- loading for inference -----------------------------------------------------------------------
@@ -324,21 +321,21 @@ def _read_weights(p: Path, prefer_ema: bool) -> tuple[dict[str, torch.Tensor], d
         meta_file = p / "meta.json"
         if not meta_file.is_file():
             raise CheckpointError(f"{p} is a folder but not a srcore checkpoint (no meta.json)")
-        meta = json.loads(meta_file.read_text())
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"cannot read {meta_file}: {short_error(exc, 1)}") from None
         ema = p / "generator_ema.safetensors"
         sd, md = load_safetensors(ema if prefer_ema and ema.is_file() else p / "generator.safetensors")
-        return sd, md, meta.get("config")
+        return sd, md, meta.get("config") if isinstance(meta, dict) else None
     if p.suffix == ".safetensors":
         sd, md = load_safetensors(p)
         return canonical_keys(sd), md, None
+    obj = read_torch_file(p, "checkpoint")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"cannot read {p} with torch.load(weights_only=True): {str(exc).splitlines()[0]}. "
-            "srcore never unpickles arbitrary code; re-save the file as a plain state dict."
-        ) from None
-    return unwrap_state(obj), {}, None
+        return unwrap_state(obj), {}, None
+    except CheckpointError as exc:  # a list, a tensor, a dict without tensors: say which file
+        raise CheckpointError(f"{p}: {exc}") from None
 
 
 def load_checkpoint(
@@ -351,8 +348,10 @@ def load_checkpoint(
     """Load any supported checkpoint into a ready model (eval mode, on CPU).
 
     The model comes from, in order: ``model``/``params`` given here (``--model``), the srcore
-    metadata of the file, or the plugins' ``srcore_detect_checkpoint``. An unrecognised state
-    dict gives an error listing the registered models whose keys fit best.
+    metadata of the file, or the plugins' ``srcore_detect_checkpoint``. A named model whose keys
+    do not fit still gets the plugins' key conversion when detection names the same model (an
+    authors' release given with ``--model``). An unrecognised state dict gives an error listing
+    the registered models whose keys fit best; weights holding NaN/inf are refused.
     """
     if manager is None:
         from srcore.plugins import load_plugins
@@ -361,33 +360,84 @@ def load_checkpoint(
     registries = manager.registries
     p = resolve_checkpoint_path(path)
     state, md, run_config = _read_weights(p, prefer_ema)
+    check_finite(state, p, "checkpoint")
     notes: list[str] = []
     model_params: dict[str, Any] = dict(params or {})
     if model is None and md.get("model"):
         model = md["model"]
-        model_params = {**json.loads(md.get("params") or "{}"), **model_params}
+        model_params = {**_metadata_params(md, p), **model_params}
     elif model is None:
         match = manager.detect_checkpoint(state)
         if match is None:
-            raise CheckpointError(_no_match_message(p, state, registries))
+            raise CheckpointError(_quietly(_no_match_message, p, state, registries))
         model, state = match.model, canonical_keys(match.state_dict)
         model_params = {**match.params, **model_params}
-        notes.append(f"detected as {match.model}" + (f" ({match.note})" if match.note else ""))
+        notes.append(_detected_note(match))
     comp = registries.models.get(model)
-    cfg = comp.parse_config(model_params, where="model.params")
-    module = comp.builder(cfg)  # type: ignore[misc]
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: {_short(exc)}") from None
+    module, cfg = _build(comp, model_params)
+    problem = _fit(module, state)
+    if problem is not None:
+        match = manager.detect_checkpoint(state)
+        if match is None or registries.models.get(match.model).id != comp.id:
+            raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: {problem}")
+        state, model_params = canonical_keys(match.state_dict), {**match.params, **model_params}
+        module, cfg = _build(comp, model_params)
+        problem = _fit(module, state)
+        if problem is not None:
+            raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: {problem}")
+        notes.append(_detected_note(match).replace("detected as", "converted for", 1))
     module.eval()
     assert comp.info is not None
     return LoadedModel(module, comp, comp.info, cfg.model_dump(mode="json"), run_config, str(p), notes)
 
 
+def _build(comp: Component, params: Mapping[str, Any]) -> tuple[nn.Module, Any]:
+    cfg = comp.parse_config(dict(params), where="model.params")
+    return comp.builder(cfg), cfg  # type: ignore[misc]
+
+
+def _fit(module: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
+    """Load ``state`` strictly; on failure, why in one line (the module is left unusable)."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        return mismatch(module, state) or _short(exc)
+    return None
+
+
+def _detected_note(match: Any) -> str:
+    return f"detected as {match.model}" + (f" ({match.note})" if match.note else "")
+
+
+def _metadata_params(md: Mapping[str, str], p: Path) -> dict[str, Any]:
+    try:
+        out = json.loads(md.get("params") or "{}")
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{p}: the 'params' metadata is not JSON ({exc.msg})") from None
+    if not isinstance(out, dict):
+        raise CheckpointError(f"{p}: the 'params' metadata is not a JSON object")
+    return out
+
+
+def _quietly(func: Any, *args: Any) -> Any:
+    """Call ``func`` with logging and warnings off: ranking builds every model, and their
+    build-time messages (GLEAN without a latent bank, torch deprecations) are noise beside the
+    one error line."""
+    import logging
+    import warnings
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return func(*args)
+    finally:
+        logging.disable(previous)
+
+
 def _short(exc: Exception, n: int = 6) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return " ".join(lines[:n])
+    return short_error(exc, n)
 
 
 def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: Any) -> str:
