@@ -286,7 +286,7 @@ def select_files(input_dir: Path, number: int | None) -> list[Path]:
     return files[:number] if number else files
 
 
-H5_OVERHEAD = 1 << 20  # metadata and attributes of the HDF5 file, generously
+H5_OVERHEAD = 1 << 16  # metadata and attributes of the HDF5 file, generously
 FS_BLOCK = 4096  # a small PNG still takes a whole filesystem block
 
 
