@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from srcore.errors import SrcoreError
+from srcore.errors import ConfigError, SrcoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,6 +17,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 def fail(message: str, code: int = 2) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
+
+
+def error_message(exc: SrcoreError) -> str:
+    """What ``error:`` shows: a configuration error with a single problem (one bad ``-s``
+    value, a YAML syntax error) fits on one line; a list of problems keeps one line each."""
+    if isinstance(exc, ConfigError) and len(exc.problems) == 1:
+        where = f" in {exc.source}" if exc.source else ""
+        return f"invalid configuration{where}: {_join_lines(exc.problems[0])}"
+    return str(exc)
+
+
+def _join_lines(text: str) -> str:
+    """Multi-line text (a YAML parser's message with its caret line) as one line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "^"]
+    return " ".join(lines)
 
 
 def handle_errors(func: F) -> F:
@@ -27,7 +42,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SrcoreError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(error_message(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
 

@@ -46,21 +46,46 @@ def init(device: torch.device) -> DistInfo:
     return info
 
 
-def device_for(requested: str, info: DistInfo | None = None) -> torch.device:
-    """Resolve ``auto``/``cpu``/``cuda[:i]``; each DDP rank takes its local GPU."""
-    local = int(os.environ.get("LOCAL_RANK", 0)) if info is None else info.local_rank
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(requested)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            from srcore.errors import SrcoreError
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 
-            raise SrcoreError(f"device '{requested}' requested but CUDA is not available (use --device cpu)")
+
+def device_for(requested: str, info: DistInfo | None = None, option: str = "--device") -> torch.device:
+    """Resolve ``auto``/``cpu``/``cuda[:i]``; each DDP rank takes its local GPU.
+
+    Every command resolves its device here, so a misspelt name or a GPU that is not there is
+    one line naming ``option`` and the choices, not a torch traceback.
+    """
+    from srcore.errors import SrcoreError
+
+    local = int(os.environ.get("LOCAL_RANK", 0)) if info is None else info.local_rank
+    text = str(requested).strip().lower()
+    if text == "auto":
+        text = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise SrcoreError(f"{option} {requested!r}: not a device; choose {DEVICE_CHOICES}") from None
+    if dev.type not in ("cpu", "cuda") or (dev.type == "cpu" and dev.index not in (None, 0)):
+        raise SrcoreError(f"{option} {requested!r}: not a device srcore runs on; choose {DEVICE_CHOICES}")
+    if dev.type == "cuda":
+        _check_cuda(dev, requested, option)
         if dev.index is None and int(os.environ.get("RANK", -1)) != -1:
             dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
     return dev
+
+
+def _check_cuda(dev: torch.device, requested: str, option: str) -> None:
+    from srcore.errors import SrcoreError
+
+    if not torch.cuda.is_available():
+        raise SrcoreError(f"{option} {requested}: CUDA is not available on this machine; choose auto or cpu")
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise SrcoreError(
+            f"{option} {requested}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1}); "
+            f"choose {DEVICE_CHOICES}"
+        )
 
 
 def barrier() -> None:
