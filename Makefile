@@ -1,10 +1,10 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
-# Both create .venv and install torch, the core and all five plugins (editable); safe to re-run.
+# Both create .venv and install torch, the core and all six plugins (editable); safe to re-run.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PLUGINS := srcnn fxsr gflmser fasrgan srrescgan
+PLUGINS := srcnn fxsr gflmser fasrgan srrescgan spandrel
 # torch builds that lie on this workplace's disk (see README, "Installing").
 TORCH ?= $(shell [ "$$(uname -m)" = aarch64 ] && echo "torch==2.9.1 torchvision==0.24.1" || echo "torch==2.14.1 torchvision==0.29.1")
 STAMP := $(VENV)/.srcore-installed
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml)
 	@# imports basicsr (its dependencies clash with headless OpenCV), hence --no-deps. Optional.
 	@$(PY) -c "import importlib.util as u; exit(u.find_spec('basicsr') is None)" || \
 		$(PY) -m pip install -q --no-deps --no-build-isolation basicsr==1.4.2 || echo "note: basicsr not installed; core:niqe unavailable"
+	@# spandrel is the spandrel plugin's optional dependency (extra "spandrel"), installed on its own
+	@# so that an offline machine still gets everything else; the plugin then reports itself failed.
+	@$(PY) -c "import importlib.util as u; exit(u.find_spec('spandrel') is None)" || \
+		$(PY) -m pip install -q "spandrel>=0.4.2" || echo "note: spandrel not installed; the spandrel plugin is unavailable"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -202,8 +202,9 @@ class PluginManager:
         return regs
 
     def detect_checkpoint(self, state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
-        """First plugin whose ``srcore_detect_checkpoint`` recognises the state dict."""
-        for impl in reversed(self.pm.hook.srcore_detect_checkpoint.get_hookimpls()):
+        """First plugin whose ``srcore_detect_checkpoint`` recognises the state dict, asked in
+        ``detection_order``: a catch-all detector (spandrel) marks its hook ``trylast``."""
+        for impl in self.detection_order():
             if impl.plugin_name not in self.plugins or not self.plugins[impl.plugin_name].ok:
                 continue
             try:
@@ -213,6 +214,13 @@ class PluginManager:
             if match is not None:
                 return match
         return None
+
+    def detection_order(self) -> list[Any]:
+        """Detector hookimpls as pluggy calls them (last registered first: the core before the
+        entry-point plugins), with every ``tryfirst`` before and every ``trylast`` after the rest."""
+        impls = list(reversed(self.pm.hook.srcore_detect_checkpoint.get_hookimpls()))
+        rank = {id(i): (0 if i.tryfirst else 2 if i.trylast else 1) for i in impls}
+        return sorted(impls, key=lambda i: rank[id(i)])
 
     def info(self) -> list[PluginInfo]:
         self.registries  # noqa: B018 - fills the component lists

@@ -1,0 +1,1 @@
+"""srcore plugin bridging spandrel: see plugin.py and README.md."""
