@@ -213,6 +213,8 @@ def test_prepare_needs_overwrite_to_replace_a_file_and_checks_before_reading(pho
     res = prepare("-i", photos, "-o", out, *SMALL, "--overwrite")
     assert res.returncode == 0, res.stderr
     assert out.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    assert_refused(prepare("-i", photos, "-o", out / "x.h5", *SMALL), str(out.parent / "existing.h5/x.h5"),
+                   "not a folder")
 
 
 def test_prepare_announces_count_and_size_and_they_hold(photos: Path, tmp_path: Path):

@@ -54,17 +54,19 @@ def refuse_collisions(writers: Mapping[Path, Sequence[Path]]) -> None:
             owner[key] = src
 
 
-def check_output_dir(folder: Path) -> None:
-    """Raise unless ``folder`` exists as a writable folder or can be created (nothing is created)."""
+def check_output_dir(folder: Path, target: Path | None = None) -> None:
+    """Raise unless ``folder`` exists as a writable folder or can be created (nothing is created);
+    the message names ``target`` (the file to be written there) when given."""
+    head = f"cannot write {target}" if target else f"cannot create output folder {folder}"
     probe = folder.absolute()
     while not probe.exists():
         if probe.is_symlink():
-            raise SrcoreError(f"cannot create output folder {folder}: {probe} is a dangling symlink")
+            raise SrcoreError(f"{head}: {probe} is a dangling symlink")
         probe = probe.parent
     if not probe.is_dir():
-        raise SrcoreError(f"cannot create output folder {folder}: {probe} is not a folder")
+        raise SrcoreError(f"{head}: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise SrcoreError(f"cannot write to output folder {folder}: {probe} is not writable")
+        raise SrcoreError(f"{head}: {probe} is not writable")
 
 
 def make_output_dir(folder: Path) -> None:

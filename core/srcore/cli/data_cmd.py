@@ -190,7 +190,7 @@ def check_targets(targets: list[Path], h5: bool, overwrite: bool, opts: Any) -> 
     else:
         check_png_folders(*targets)
     for t in targets:
-        check_output_dir(t.parent)
+        check_output_dir(t.parent, t)
         for p in remove_stale_temps(t.parent):
             click.echo(f"removed {p}, left by a run that was killed", err=True)
 

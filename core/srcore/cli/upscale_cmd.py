@@ -104,7 +104,7 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
     refuse_inputs_as_outputs(outputs, [*plan, *protected])
     refuse_collisions(plan)
     if not overwrite:
-        refuse_existing(outputs, "use --overwrite to replace them or --suffix to write new names")
+        refuse_existing(outputs, "use --overwrite to replace, or --suffix to write new names")
     check_output_dir(out)
 
 
