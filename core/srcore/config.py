@@ -1,4 +1,4 @@
-"""Run configuration: recipe defaults <- YAML/JSON file <- ``--set`` overrides, validated once.
+"""Run configuration: recipe defaults <- YAML/JSON/TOML files <- ``--set`` overrides, validated once.
 
 The run configuration is data (frozen pydantic models); run-time state (rank, device, step)
 lives in the engine's context. Component parameters (``model.params``, ``losses[i].params``...)
@@ -177,32 +177,99 @@ class RunConfig(Section):
 
 # -- merging and overrides ------------------------------------------------------------------
 
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Dicts merge key by key; lists and scalars in ``over`` replace those of ``base``."""
-    out = copy.deepcopy(dict(base))
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+REPLACE_KEY = "_replace"
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any], replace: Iterable[str] = ()) -> dict[str, Any]:
+    """Merge ``over`` into ``base`` (see docs/training.md, "How a file merges with the recipe").
+
+    Mappings merge key by key. Lists of mappings (stages, losses, metrics) merge item by item by
+    position, so a file that sets ``stages: [{steps: 10}]`` keeps the recipe's stage and changes
+    its length only; an item naming another ``id`` than the recipe's item replaces it, items past
+    the recipe's end are added, the recipe's items past the file's end stay. Other lists and
+    scalars replace. Dotted paths in ``replace`` (a file's ``_replace`` list) replace whole.
+    """
+    return _merge(base, over, set(replace), "")
+
+
+def _merge(base: Any, over: Any, replace: set[str], path: str) -> Any:
+    if path in replace:
+        return copy.deepcopy(over)
+    if isinstance(base, Mapping) and isinstance(over, Mapping):
+        out = copy.deepcopy(dict(base))
+        for key, value in over.items():
+            sub = f"{path}.{key}" if path else str(key)
+            out[key] = _merge(out[key], value, replace, sub) if key in out else copy.deepcopy(value)
+        return out
+    if _is_list_of_mappings(base) and _is_list_of_mappings(over):
+        merged = [
+            copy.deepcopy(o) if _other_component(b, o) else _merge(b, o, replace, f"{path}.{i}")
+            for i, (b, o) in enumerate(zip(base, over))
+        ]
+        longer = over if len(over) > len(base) else base
+        return merged + copy.deepcopy(list(longer[len(merged):]))
+    return copy.deepcopy(over)
+
+
+def _is_list_of_mappings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def _other_component(base: Mapping[str, Any], over: Mapping[str, Any]) -> bool:
+    """Items naming different components: the file's item replaces, the params would not fit."""
+    return "id" in over and over["id"] != base.get("id")
+
+
+_FORMATS = {".json": "JSON", ".toml": "TOML"}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML, JSON (``.json``) or TOML (``.toml``: neosr / traiNNer-redux style) config file."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
         raise SrcoreError(f"cannot read config file {p}: {exc.strerror}") from None
+    fmt = _FORMATS.get(p.suffix.lower(), "YAML")
+    toml = _toml() if fmt == "TOML" else None
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError([f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}"], source=str(p)) from None
+        data = json.loads(text) if fmt == "JSON" else toml.loads(text) if toml else yaml.safe_load(text)
+    except (json.JSONDecodeError, ValueError, yaml.YAMLError) as exc:  # TOMLDecodeError is a ValueError
+        raise ConfigError([f"not valid {fmt}: {exc}"], source=str(p)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(["the top level must be a mapping of sections"], source=str(p))
+        hint = " (a TOML file needs the .toml suffix)" if fmt == "YAML" and _looks_like_toml(text) else ""
+        raise ConfigError([f"the top level must be a mapping of sections{hint}"], source=str(p))
     return data
+
+
+def _toml() -> Any:
+    """``tomllib`` (Python 3.11+), else the ``tomli`` backport."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise SrcoreError("TOML config files need Python 3.11+ (tomllib) or `pip install tomli`") from None
+    return tomllib
+
+
+def _looks_like_toml(text: str) -> bool:
+    try:
+        return bool(_toml().loads(text))
+    except (ValueError, SrcoreError):
+        return False
+
+
+def merge_config_file(data: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
+    """``data`` with the file merged over it; the file's ``_replace`` names lists it replaces whole."""
+    over = read_config_file(path)
+    replace = over.pop(REPLACE_KEY, [])
+    if not isinstance(replace, list) or not all(isinstance(r, str) for r in replace):
+        raise ConfigError([f"{REPLACE_KEY}: expected a list of dotted keys, e.g. [stages]"], source=str(path))
+    return deep_merge(data, over, replace)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -407,7 +474,7 @@ def resolve_run_config(
         data = deep_merge(comp.extra["defaults"], {"recipe": comp.id})
         source = f"recipe {comp.id}"
     for f in files:
-        data = deep_merge(data, read_config_file(f))
+        data = merge_config_file(data, f)
         source = str(f)
     if overrides:
         data = apply_overrides(data, overrides)

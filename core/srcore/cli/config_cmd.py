@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import click
 import yaml
@@ -18,23 +20,66 @@ def config() -> None:
 @config.command()
 @click.option("--recipe", "-r", help="Recipe id whose defaults start the configuration.")
 @click.option(
-    "--config", "-c", "files", multiple=True, type=click.Path(dir_okay=False), help="YAML/JSON file (repeatable)."
+    "--config", "-c", "files", multiple=True, type=click.Path(dir_okay=False),
+    help="YAML, JSON (.json) or TOML (.toml) file (repeatable).",
 )
 @click.option(
     "--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field, e.g. stages.0.steps=100."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@click.option("--diff", "as_diff", is_flag=True,
+              help="Print only what the files and --set changed relative to the recipe (or to the defaults).")
 @plugin_option
 @handle_errors
 def show(
-    recipe: str | None, files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, plugins: tuple[str, ...]
+    recipe: str | None, files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, as_diff: bool,
+    plugins: tuple[str, ...],
 ) -> None:
     """Print the configuration a run would use (recipe <- files <- --set), after validation."""
     from srcore.config import config_to_dict, resolve_run_config
 
-    cfg = resolve_run_config(get_manager(plugins).registries, recipe, files, overrides)
-    data = config_to_dict(cfg)
+    registries = get_manager(plugins).registries
+    data = config_to_dict(resolve_run_config(registries, recipe, files, overrides))
+    if as_diff:
+        base = _baseline(registries, recipe, data)
+        changes = {key: {"from": old, "to": new} for key, old, new in changed_fields(base, data)}
+        if as_json:
+            click.echo(json.dumps(changes, indent=2))
+        else:
+            click.echo("\n".join(f"{k}: {_show(c['from'])} -> {_show(c['to'])}" for k, c in changes.items())
+                       or f"no changes relative to {'recipe ' + recipe if recipe else 'the defaults'}")
+        return
     click.echo(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False))
+
+
+_ABSENT = "(absent)"
+
+
+def _baseline(registries: Any, recipe: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe alone, resolved the same way; without a recipe, the defaults around the same model id."""
+    from srcore.config import RunConfig, config_to_dict, resolve_run_config
+
+    if recipe:
+        return config_to_dict(resolve_run_config(registries, recipe))
+    return config_to_dict(RunConfig.model_validate({"model": {"id": data["model"]["id"]}}))
+
+
+def changed_fields(base: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(dotted key, old, new) for every leaf that differs; lists are compared item by item."""
+    if isinstance(base, Mapping) and isinstance(new, Mapping):
+        for key in [*base, *(k for k in new if k not in base)]:
+            sub = f"{path}.{key}" if path else str(key)
+            yield from changed_fields(base.get(key, _ABSENT), new.get(key, _ABSENT), sub)
+    elif isinstance(base, list) and isinstance(new, list) and base and new:
+        for i in range(max(len(base), len(new))):
+            old = base[i] if i < len(base) else _ABSENT
+            yield from changed_fields(old, new[i] if i < len(new) else _ABSENT, f"{path}.{i}")
+    elif base != new:
+        yield path, base, new
+
+
+def _show(value: Any) -> str:
+    return value if value is _ABSENT else json.dumps(value)
 
 
 @config.command()
