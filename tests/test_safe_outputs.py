@@ -166,7 +166,7 @@ def test_upscale_counts_sweep_strips_and_d_maps_among_its_outputs(checkpoint: Pa
 @pytest.mark.parametrize(
     ("args", "option"),
     [(["--tile", "0"], "--tile"), (["--tile", "-5"], "--tile"), (["--tile-overlap", "-1"], "--tile-overlap"),
-     (["--tile", "16", "--tile-overlap", "16"], "--tile-overlap"), (["--suffix", "x/y"], "--suffix"),
+     (["--tile", "16", "--tile-overlap", "x"], "--tile-overlap"), (["--suffix", "x/y"], "--suffix"),
      (["--t-sweep", "0:1:0"], "--t-sweep")],
 )
 def test_upscale_bad_numbers_are_usage_errors(checkpoint: Path, photos: Path, tmp_path: Path, args, option):

@@ -108,11 +108,6 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
     check_output_dir(out)
 
 
-def check_tiling(tile: int | None, overlap: int | None) -> None:
-    if tile is not None and overlap is not None and overlap >= tile:
-        raise click.BadParameter(f"{overlap} must be smaller than --tile ({tile})", param_hint="'--tile-overlap'")
-
-
 @click.command(name="upscale")
 @click.argument("checkpoint", type=click.Path())
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
@@ -121,7 +116,7 @@ def check_tiling(tile: int | None, overlap: int | None) -> None:
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Model parameter (with --model).")
 @click.option("--tile", type=click.IntRange(min=1), help="Tile size in LR pixels (memory is bounded by it).")
 @click.option("--tile-overlap", type=click.IntRange(min=0),
-              help="Overlap of tiles in LR pixels, below --tile (default: min(32, tile/4)).")
+              help="Overlap of tiles in LR pixels (default: min(32, tile/4); at most tile/2 is used).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/rotations (x8 slower).")
 @click.option("--cond", type=float, help="Scalar condition value for conditional models.")
 @click.option("--cond-map", type=click.Path(exists=True, dir_okay=False), help="Per-pixel condition map (gray PNG).")
@@ -155,7 +150,6 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
     """
     if "/" in suffix or os.sep in suffix:
         raise click.BadParameter(f"{suffix!r} must not contain a path separator", param_hint="'--suffix'")
-    check_tiling(tile, tile_overlap)
     cond = t_value if t_value is not None else cond
     cond_map = t_map or cond_map
     sweep = parse_sweep(t_sweep) if t_sweep else None
