@@ -50,6 +50,8 @@ def _progress(desc: str, total: int | None) -> Any:
 @click.option("--data-root", type=click.Path(), help="Root of named sets [env SRCORE_DATA_ROOT, else ../shared/data].")
 @click.option("--metrics", "metric_text", default="psnr,ssim", show_default=True,
               help="Metric ids, comma-separated: psnr, ssim, ifc, lpips, fid, niqe (or plugin:name).")
+@click.option("--metric-param", "metric_params", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Option of one metric (repeatable), e.g. lpips.net=vgg or fid.weights=/path/inception.pth.")
 @click.option("--crop-border", type=click.IntRange(min=0),
               help="Border pixels removed before measuring [default: the scale].")
 @click.option("--rgb", "rgb", is_flag=True, help="Measure PSNR/SSIM on RGB instead of the Y channel.")
@@ -61,8 +63,8 @@ def _progress(desc: str, total: int | None) -> Any:
 @click.option("--strict-metrics", is_flag=True,
               help="Fail (exit 2) when a metric's pretrained weights are missing; by default the metric is "
               "left out with a note naming the file, and the other metrics are reported.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results (per-image too) as JSON.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write results (with per-image rows) as CSV.")
+@click.option("--json", "json_path", type=click.Path(), help="Write results (per-image too) as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(), help="Write results (with per-image rows) as CSV.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the model and the metrics.")
 @click.option("--tile", type=click.IntRange(min=8), help="(a) Tile size for large images.")
 @click.option("--self-ensemble", is_flag=True, help="(a) x8 self-ensemble.")
@@ -78,7 +80,7 @@ def eval_cmd(
     checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None, data: str | None,
     scale_text: str | None, data_root: str | None, metric_text: str, crop_border: int | None, rgb: bool,
     y_convention: str, degradation: str, no_quantize: bool, per_image: bool, strict_metrics: bool,
-    json_path: str | None,
+    metric_params: tuple[str, ...], json_path: str | None,
     csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, with_bicubic: bool,
     with_self_ensemble: bool, cond_text: str | None,
     plugins: tuple[str, ...],
@@ -92,10 +94,16 @@ def eval_cmd(
       srcore eval --checkpoint runs/vdsr/last --data set5,set14 --scale 2
       srcore eval --sr-dir results/Set5 --hr-dir set5 --scale 4 --per-image
     """
+    from srcore.atomic import check_writable
     from srcore.data.sets import default_data_root
+    from srcore.engine.dist import device_for
     from srcore.metrics import evaluate as ev
 
     mode = _mode(checkpoint, sr_dir, hr_dir, model)
+    for option, path in (("--json", json_path), ("--csv", csv_path)):
+        if path:
+            check_writable(path, option)
+    dev = device_for(device)
     scales = _scales(scale_text)
     root = Path(data_root) if data_root else default_data_root()
     metric_names = _csv_list(metric_text)
@@ -116,6 +124,7 @@ def eval_cmd(
     conds = _conds(cond_text)
     manager = get_manager(plugins)
     registries = manager.registries
+    extra = _metric_params(metric_params, metric_names, registries)
     loaded = None
     if mode == "checkpoint":
         loaded = _load(checkpoint, model, manager, scales)
@@ -127,7 +136,7 @@ def eval_cmd(
             )
         if conds != [None] and not loaded.info.condition:
             raise SrcoreError(f"--cond: {loaded.component.id} takes no condition map")
-        loaded.module.to(device)
+        loaded.module.to(dev)
     elif conds != [None]:
         raise SrcoreError("--cond applies to --checkpoint of a conditional model")
     results = []
@@ -136,7 +145,7 @@ def eval_cmd(
     for scale in scales or [None]:
         crop = crop_border if crop_border is not None else (scale or 0)
         specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
-                                 y_convention=y_convention, skip_unavailable=not strict_metrics,
+                                 y_convention=y_convention, extra=extra, skip_unavailable=not strict_metrics,
                                  unavailable=unavailable)
         spec_list = specs
         at_scale = _at_scale(loaded, scale)
@@ -145,12 +154,12 @@ def eval_cmd(
             if with_self_ensemble and not self_ensemble:
                 variants.append((True, " +x8"))
             for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
-                                                      at_scale, tile, variants, cond, device, with_bicubic):
+                                                      at_scale, tile, variants, cond, dev, with_bicubic):
                 label = "bicubic" if kind == "bicubic" else _model_label(mode, checkpoint, at_scale) + kind
                 label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
                 desc = f"{name} x{scale}" if scale else name
                 results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
-                                           quantize=not no_quantize, progress=_progress(desc, total), device=device))
+                                           quantize=not no_quantize, progress=_progress(desc, total), device=dev))
     protocol = {
         "channel": "rgb" if rgb else "y", "y_convention": y_convention,
         "crop_border": crop_border if crop_border is not None else "scale",
@@ -163,10 +172,10 @@ def eval_cmd(
     for metric_id, reason in unavailable.items():
         click.echo(f"not measured: {metric_id}: {reason}")
     if json_path:
-        ev.write_json(Path(json_path), results, protocol)
+        ev.write_json(Path(json_path), results, protocol, what="--json")
         click.echo(f"wrote {json_path}")
     if csv_path:
-        ev.write_csv(Path(csv_path), results, spec_list, per_image=True)
+        ev.write_csv(Path(csv_path), results, spec_list, per_image=True, what="--csv")
         click.echo(f"wrote {csv_path}")
 
 
@@ -187,6 +196,24 @@ def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model:
     if model:
         raise SrcoreError(f"--model {model} needs --checkpoint (only 'bicubic' runs without weights)")
     raise SrcoreError("nothing to evaluate: give --checkpoint, --sr-dir with --hr-dir, or --model bicubic")
+
+
+def _metric_params(items: tuple[str, ...], metric_names: list[str], registries: Any) -> dict[str, dict[str, Any]]:
+    """``--metric-param lpips.net=vgg`` -> ``{"lpips": {"net": "vgg"}}`` (keyed by metric name),
+    only for metrics that --metrics lists, so a typo in the metric part is not ignored."""
+    from srcore.cli.upscale_cmd import parse_params
+
+    chosen = {registries.metrics.get(n).id: registries.metrics.get(n).name for n in metric_names}
+    out: dict[str, dict[str, Any]] = {}
+    for ref, value in parse_params(items).items():
+        metric, dot, key = ref.rpartition(".")
+        if not dot or not metric or not key:
+            raise SrcoreError(f"--metric-param {ref!r}: expected METRIC.KEY=VALUE (e.g. lpips.net=vgg)")
+        cid = registries.metrics.get(metric).id
+        if cid not in chosen:
+            raise SrcoreError(f"--metric-param {ref}: metric {cid} is not in --metrics ({', '.join(metric_names)})")
+        out.setdefault(chosen[cid], {})[key] = value
+    return out
 
 
 def _conds(text: str | None) -> list[float | None]:
@@ -236,7 +263,7 @@ def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:
 def _sources(
     mode: str, data: str | None, scale: int | None, root: Path | None, sr_dir: str | None, hr_dir: str | None,
     registries: Any, degradation: str, loaded: Any, tile: int | None, variants: list[tuple[bool, str]],
-    cond: float | None, device: str, with_bicubic: bool = False,
+    cond: float | None, device: Any, with_bicubic: bool = False,
 ) -> Iterable[tuple[str, str, Any, int]]:
     """(set name, row kind, (name, SR, HR) pairs, count): kind is '' for the model or for the
     mode's only source, ' +x8' for the self-ensemble row, 'bicubic' for the baseline rows."""
@@ -248,6 +275,8 @@ def _sources(
         assert sr_dir and hr_dir
         if not Path(sr_dir).is_dir():
             raise SrcoreError(f"--sr-dir {sr_dir} is not a folder")
+        if not resolve_set(hr_dir, root).is_dir():
+            raise SrcoreError(f"--hr-dir {hr_dir} is not a folder (give the folder of HR images, or a named set)")
         files = hr_files_of(hr_dir, root)
         yield set_display_name(resolve_set(hr_dir, root)), "", ev.folder_pairs(Path(sr_dir), files, scale), len(files)
         return

@@ -271,6 +271,7 @@ class EvalSet(Dataset):
             lr = read_image(self.lr_files[index])
             hr = check_pair_sizes(lr, hr, self.scale, self.lr_files[index], hr_path)
         else:
+            _check_min_size(hr, self.scale, hr_path)
             hr = mod_crop(hr, self.scale)
             seed = (getattr(self.degradation, "seed", None) or 0) * 1_000_003 + index
             gen = torch.Generator().manual_seed(seed)
@@ -280,6 +281,15 @@ class EvalSet(Dataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for i in range(len(self)):
             yield self[i]
+
+
+def _check_min_size(hr: torch.Tensor, scale: int, path: Path) -> None:
+    """An HR image smaller than the scale has no LR (mod-crop leaves nothing): say so by name."""
+    h, w = hr.shape[-2:]
+    if min(h, w) < scale:
+        raise SrcoreError(
+            f"{path} is {h}x{w} pixels, smaller than the scale: evaluating at x{scale} needs at least {scale}x{scale}"
+        )
 
 
 def make_eval_dataset(

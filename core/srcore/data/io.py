@@ -17,12 +17,12 @@ a half-written image under the final name.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from srcore.atomic import write_atomic
 from srcore.errors import SrcoreError
 
 if TYPE_CHECKING:  # torch is imported where used: listing files must not cost a torch import
@@ -44,8 +44,11 @@ def is_image_file(path: str | Path) -> bool:
 
 
 def _cv2():  # imported lazily: OpenCV is slow to import
+    """OpenCV, with its own warnings off: a damaged file is reported once, by ``ImageReadError``,
+    not also by a ``[ WARN:0@0.06] ... PNG input buffer is incomplete`` line on stderr."""
     import cv2
 
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     return cv2
 
 
@@ -153,15 +156,7 @@ def write_image(path: str | Path, x: torch.Tensor, bits: int = 8, quality: int |
     ok, buf = cv2.imencode(suffix, tensor_to_array(x, bits), params)
     if not ok:
         raise ImageWriteError(f"OpenCV could not encode {p}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ImageWriteError(f"cannot write {p}: {exc.strerror}") from None
-    return p
+    return write_atomic(p, buf.tobytes(), "image", ImageWriteError)
 
 
 def list_images(folder: str | Path) -> list[Path]:

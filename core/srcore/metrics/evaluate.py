@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from srcore.atomic import write_atomic
 from srcore.data.color import quantize as quantize_8bit
 from srcore.errors import SrcoreError
 from srcore.metrics.weights import MissingWeightsError
@@ -111,13 +112,17 @@ def evaluate(
     for name, sr, hr in stream:
         if sr.shape != hr.shape:
             raise SrcoreError(f"{set_name}/{name}: SR is {tuple(sr.shape)} but HR is {tuple(hr.shape)}")
+        check_size(f"{set_name}/{name}", tuple(hr.shape[-2:]), metrics)
         sr_b = sr.unsqueeze(0).to(device=device, dtype=torch.float64)
         hr_b = hr.unsqueeze(0).to(device=device, dtype=torch.float64)
         if quantize:
             sr_b = quantize_8bit(sr_b)
         row: dict[str, Any] = {"image": name}
         for spec in metrics:
-            value = spec.metric.update(sr_b, hr_b)
+            try:
+                value = spec.metric.update(sr_b, hr_b)
+            except ValueError as exc:  # a metric's own input check: say which image
+                raise SrcoreError(f"{set_name}/{name} ({_size(hr)}): {spec.label}: {exc}") from None
             if value is not None:
                 row[spec.label] = float(value[0])
         rows.append(row)
@@ -125,6 +130,23 @@ def evaluate(
         raise SrcoreError(f"{set_name}: no images to evaluate")
     values = {spec.label: float(spec.metric.compute()) for spec in metrics}
     return SetResult(model, set_name, scale, values, rows)
+
+
+def check_size(image: str, size: tuple[int, int], metrics: Sequence[MetricSpec]) -> None:
+    """Refuse an image too small for a metric (``min_size``: border crop, SSIM window) by name."""
+    for spec in metrics:
+        need = int(getattr(spec.metric, "min_size", 1))
+        if min(size) < need:
+            crop = getattr(spec.metric, "crop_border", 0)
+            why = f" with a border crop of {crop}" if crop else ""
+            raise SrcoreError(
+                f"{image} is {size[0]}x{size[1]} pixels; {spec.label}{why} needs at least {need}x{need} "
+                "(drop the image, or lower --crop-border)"
+            )
+
+
+def _size(x: torch.Tensor) -> str:
+    return "x".join(str(v) for v in x.shape[-2:])
 
 
 def bicubic_pairs(dataset: Any) -> Iterator[Pair]:
@@ -211,12 +233,18 @@ def _fmt(label: str, value: float | None) -> str:
     return f"{value:.{digits}f}"
 
 
-def write_json(path: Path, results: Sequence[SetResult], protocol: dict[str, Any], per_image: bool = True) -> None:
+def write_json(
+    path: Path, results: Sequence[SetResult], protocol: dict[str, Any], per_image: bool = True, what: str = "JSON file"
+) -> None:
+    """Write results as JSON atomically; ``what`` (e.g. ``--json``) names the path in errors."""
     data = {"protocol": protocol, "results": [r.as_dict(per_image) for r in results]}
-    _atomic_write(path, json.dumps(data, indent=2) + "\n")
+    write_atomic(path, json.dumps(data, indent=2) + "\n", what)
 
 
-def write_csv(path: Path, results: Sequence[SetResult], metrics: Sequence[MetricSpec], per_image: bool) -> None:
+def write_csv(
+    path: Path, results: Sequence[SetResult], metrics: Sequence[MetricSpec], per_image: bool, what: str = "CSV file"
+) -> None:
+    """Write results (and per-image rows) as CSV atomically."""
     import io
 
     labels = [m.label for m in metrics]
@@ -228,17 +256,8 @@ def write_csv(path: Path, results: Sequence[SetResult], metrics: Sequence[Metric
         if per_image:
             for img in r.images:
                 w.writerow([r.model, r.set, r.scale or "", img["image"], *[_csv(img.get(lab)) for lab in labels]])
-    _atomic_write(path, buf.getvalue())
+    write_atomic(path, buf.getvalue(), what)
 
 
 def _csv(v: float | None) -> str:
     return "" if v is None else repr(float(v))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

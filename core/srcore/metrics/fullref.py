@@ -68,7 +68,7 @@ def ssim(
     """
     c, (h, w) = sr.shape[1], sr.shape[-2:]
     if min(h, w) < win:
-        raise ValueError(f"SSIM needs images of at least {win}x{win} after cropping, got {h}x{w}")
+        raise ValueError(f"SSIM needs at least {win}x{win} pixels after the border crop, got {h}x{w}")
     c1, c2 = (k1 * peak) ** 2, (k2 * peak) ** 2
     n = sr.shape[0]
     buf = torch.empty((n, 4 * c, h, w), dtype=sr.dtype, device=sr.device)
@@ -92,6 +92,11 @@ class _Measured(PerImageMetric):
         self.crop_border, self.y_channel, self.y_convention = crop_border, y_channel, y_convention
         super().__init__()
 
+    @property
+    def min_size(self) -> int:
+        """Smallest image side measurable: something must be left after the border crop."""
+        return 2 * self.crop_border + 1
+
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         return to_measured(x, crop_border=self.crop_border, y_channel=self.y_channel, y_convention=self.y_convention)
 
@@ -112,7 +117,13 @@ class SSIM(_Measured):
 
     name = "ssim"
     higher_is_better = True
+    window = 11
+
+    @property
+    def min_size(self) -> int:
+        """The 11x11 window must fit in what the border crop leaves."""
+        return 2 * self.crop_border + self.window
 
     def per_image(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
         assert hr is not None, "SSIM needs a reference"
-        return ssim(self._prep(sr), self._prep(hr))
+        return ssim(self._prep(sr), self._prep(hr), win=self.window)
