@@ -6,6 +6,9 @@ twtygqyy/pytorch-vdsr (``input``/``residual_layer.i.conv``/``output``), twtygqyy
 (``conv_input``/``convt_F{k}.0.cov_block.j``/``convt_R{k}``/``convt_I{k}``) and the
 yjn870/Dekelv ESPCN-pytorch layout (``first_part.{0,2}``/``last_part.0``). Each rename is a table
 from release names to ours, so the inverse (ours -> release) is the same table read backwards.
+The seed collection's own DRRN (``input``/``conv1``/``conv2``/``output``) and DRCN
+(``fea_in_conv1``/.../``ensemble``) dicts are the ``variant: seed`` of those models, whose
+modules carry the collection's names: they load without renaming.
 """
 
 from __future__ import annotations
@@ -185,7 +188,38 @@ def detect_espcn(sd: Mapping[str, Any]) -> CheckpointMatch | None:
     )
 
 
-DETECTORS = (detect_fsrcnn, detect_vdsr, detect_lapsrn, detect_espcn)
+# -- the seed collection's DRRN and DRCN (543877815/cv_practise) ---------------------------------
+
+DRRN_SEED_KEYS = {"input.weight", "conv1.weight", "conv2.weight", "output.weight"}
+DRCN_SEED_CONVS = ("fea_in_conv1", "fea_in_conv2", "recursive_conv", "reconstruct_conv1", "reconstruct_conv2")
+DRCN_SEED_KEYS = {f"{c}.{t}" for c in DRCN_SEED_CONVS for t in ("weight", "bias")} | {"ensemble.weight"}
+
+
+def detect_drrn_seed(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    """The collection's bias-free DRRN (jt827859032 layout); the number of units is not stored."""
+    if set(sd) != DRRN_SEED_KEYS:
+        return None
+    head, conv1, conv2, tail = (_shape(sd, f"{k}.weight") for k in ("input", "conv1", "conv2", "output"))
+    c = head[0] if head else 0
+    if head != (c, 1, 3, 3) or conv1 != (c, c, 3, 3) or conv2 != conv1 or tail != (1, c, 3, 3):
+        return None
+    note = f"DRRN, seed collection layout (no BN, {c} channels); the units (25) and the scale are not stored"
+    return CheckpointMatch("srcnn:drrn", {"variant": "seed", "channels": c}, dict(sd), note)
+
+
+def detect_drcn_seed(sd: Mapping[str, Any]) -> CheckpointMatch | None:
+    """The collection's DRCN: recursions = ensemble inputs - 1."""
+    if set(sd) != DRCN_SEED_KEYS:
+        return None
+    head, ens = _shape(sd, "fea_in_conv1.weight"), _shape(sd, "ensemble.weight")
+    if not head or head[1:] != (1, 3, 3) or not ens or ens[0] != 1 or ens[2:] != (1, 1):
+        return None
+    params = {"variant": "seed", "channels": head[0], "recursions": ens[1] - 1}
+    note = f"DRCN, seed collection layout ({ens[1]} predictions, {head[0]} channels); the scale is not stored"
+    return CheckpointMatch("srcnn:drcn", params, dict(sd), note)
+
+
+DETECTORS = (detect_fsrcnn, detect_vdsr, detect_lapsrn, detect_espcn, detect_drrn_seed, detect_drcn_seed)
 
 
 def detect(sd: Mapping[str, Any]) -> CheckpointMatch | None:

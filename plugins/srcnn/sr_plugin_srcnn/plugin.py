@@ -57,7 +57,7 @@ def srcore_register_models(register: Registrar) -> None:
         scales=S234,
         pre_upsampled=True,
         **Y,
-        description="DRCN, 16 recursions with recursive supervision and skip (1,775,121 params).",
+        description="DRCN, 16 recursions, recursive supervision and skip (1,775,121 params; seed 1,775,122).",
     )
     register(
         "drrn",
@@ -66,7 +66,7 @@ def srcore_register_models(register: Registrar) -> None:
         scales=S234,
         pre_upsampled=True,
         **Y,
-        description="DRRN B1U25, shared-weight residual units (297,216 conv params; +13,056 BN).",
+        description="DRRN B1U25, shared-weight residual units (297,216 conv params; +13,056 BN; variant seed without).",
     )
     register(
         "lapsrn",

@@ -1,11 +1,22 @@
 """DRRN (Tai et al., CVPR 2017), B1U25: one recursive block of 25 pre-activation residual units
-whose two convs are shared by all units; every unit adds the block's first feature (multi-path)."""
+whose two convs are shared by all units; every unit adds the block's first feature (multi-path).
+
+``variant: paper`` (default) has the paper's BN-ReLU-conv pre-activation, which the authors'
+Caffe release (tyshiwo/DRRN_CVPR17, ``DRRN_B1U25_52C128_train.prototxt``) also has: a separate
+BatchNorm + Scale before every ReLU-conv, convolution weights shared by name. ``variant: seed``
+is the seed collection's ``models/DRRN/model.py`` (from jt827859032/DRRN-pytorch): no BN, its key
+names (``input``, ``conv1``, ``conv2``, ``output``), and the forward its ``nn.ReLU(inplace=True)``
+really computes (see ``DRRNSeed``).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import Field
 from torch import nn
+from torch.nn import functional as F
 
 from srcore.registry import StrictModel
 
@@ -14,12 +25,17 @@ from .blocks import conv3x3, normal_init_
 
 class DRRNConfig(StrictModel):
     scale: int = Field(2, description="Scale of the (pre-upsampled) input.")
+    variant: Literal["paper", "seed"] = Field(
+        "paper",
+        description="'paper': BN-ReLU-conv units as the paper and the authors' Caffe release; 'seed': the "
+        "collection's BN-free net with its key names and its in-place-ReLU forward (297,216 parameters).",
+    )
     units: int = Field(25, ge=1, description="U, residual units in the recursive block (B1U25).")
     channels: int = Field(128, ge=1)
     batch_norm: bool = Field(
         True,
-        description="Paper's BN-ReLU-conv pre-activation (BN per unit, not shared; conv weights shared). "
-        "The seed collection omits BN: set false to reproduce it (297,216 parameters).",
+        description="variant 'paper' only: the BN of the pre-activation (BN per unit, not shared; conv "
+        "weights shared); false drops it (297,216 parameters). The seed variant never has BN.",
     )
 
 
@@ -51,6 +67,36 @@ class DRRN(nn.Module):
         return self.conv_out(self.act_out(u)) + x
 
 
-def build_drrn(cfg: DRRNConfig) -> DRRN:
-    """DRRN B1U25 on the bicubic-upsampled Y channel."""
-    return DRRN(cfg)
+class DRRNSeed(nn.Module):
+    """The collection's DRRN as it computes: its one ``nn.ReLU(inplace=True)`` rewrites tensors
+    that are used again, written out here without in-place ops.
+
+    ``inputs = self.input(self.relu(x))`` rectifies x itself, so the global residual adds ReLU(x);
+    the first unit's ``self.relu(out)`` rectifies ``inputs`` (``out`` is that tensor), so every
+    unit adds ReLU(h0), not h0. Y inputs in [0, 1] make the first a no-op, not the second.
+    Convs 3x3 without bias, N(0, sqrt(2 / (9 * out))) init, as the collection.
+    """
+
+    def __init__(self, cfg: DRRNConfig) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.units = cfg.units
+        self.input = conv3x3(1, c, bias=False)
+        self.conv1 = conv3x3(c, c, bias=False)
+        self.conv2 = conv3x3(c, c, bias=False)
+        self.output = conv3x3(c, 1, bias=False)
+        normal_init_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x)
+        h0 = self.input(x)
+        added = F.relu(h0)
+        u = h0
+        for _ in range(self.units):
+            u = self.conv2(F.relu(self.conv1(F.relu(u)))) + added
+        return self.output(F.relu(u)) + x
+
+
+def build_drrn(cfg: DRRNConfig) -> nn.Module:
+    """DRRN B1U25 on the bicubic-upsampled Y channel (paper's BN units, or the seed collection's net)."""
+    return DRRNSeed(cfg) if cfg.variant == "seed" else DRRN(cfg)
