@@ -14,7 +14,7 @@ from srcore.cli.common import get_manager, handle_errors, plugin_option
 
 @click.group()
 def config() -> None:
-    """Show the resolved run configuration, or its JSON Schema for editors."""
+    """Show the resolved run configuration, its JSON Schema for editors, or import option files."""
 
 
 @config.command()
@@ -89,3 +89,32 @@ def schema() -> None:
     from srcore.config import run_config_schema
 
     click.echo(json.dumps(run_config_schema(), indent=2))
+
+
+@config.command(name="import")
+@click.argument("options", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the YAML here instead of stdout.")
+@handle_errors
+def import_cmd(options: str, output: str | None) -> None:
+    """Translate a BasicSR / traiNNer-redux / neosr (or old BasicSR: FASRGAN, FxSR, ESRGAN) option
+    file into an srcore run config; every key it could not map is listed.
+
+    \b
+      srcore config import options/train_RealESRGANx4plus.yml -o realesrgan.yaml
+      srcore train -c realesrgan.yaml
+    """
+    from pathlib import Path
+
+    from srcore.config_import import import_file, to_yaml
+
+    result = import_file(options)
+    text = to_yaml(result, options)
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if result.unmapped:
+        click.echo(f"not mapped ({len(result.unmapped)}): {', '.join(result.unmapped)}", err=True)
