@@ -16,8 +16,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from srcore import load_checkpoint
 from srcore.data.io import read_image, write_image
-from srcore.engine.checkpoint import load_checkpoint
 
 NF, NB, GC = 8, 1, 4
 
