@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 _GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_QUOTED_RE = re.compile(r'"([^"]+)"')
+_SIZE_RE = re.compile(
+    r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from checkpoint, "
+    r"the shape in current model is torch\.Size\((\[.*?\])\)"
+)
 
 
 def read_torch_file(path: str | Path, what: str = "weights") -> Any:
@@ -84,13 +89,31 @@ def check_finite(state: Mapping[str, Any], path: str | Path, what: str = "weight
 def mismatch(module: nn.Module, state: Mapping[str, Any]) -> str | None:
     """Why ``state`` does not load strictly into ``module``, in one line; None when it fits."""
     own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
     shapes = [
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
         for k in own
         if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
     ]
+    return _problems([k for k in own if k not in state], [k for k in state if k not in own], shapes)
+
+
+def describe_load_error(exc: BaseException) -> str:
+    """torch's ``load_state_dict`` error (every key listed, one per line) as one short line."""
+    missing: list[str] = []
+    unexpected: list[str] = []
+    shapes: list[str] = []
+    for line in (ln.strip() for ln in str(exc).splitlines()):
+        if line.startswith("Missing key(s)"):
+            missing += _QUOTED_RE.findall(line)
+        elif line.startswith("Unexpected key(s)"):
+            unexpected += _QUOTED_RE.findall(line)
+        elif found := _SIZE_RE.match(line):
+            key, theirs, ours = found.groups()
+            shapes.append(f"{key} ({theirs.strip('[]')}) vs ({ours.strip('[]')})")
+    return _problems(missing, unexpected, shapes) or short_error(exc, 2)[:240]
+
+
+def _problems(missing: list[str], unexpected: list[str], shapes: list[str]) -> str | None:
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing key(s) (e.g. {', '.join(missing[:3])})")
@@ -101,11 +124,13 @@ def mismatch(module: nn.Module, state: Mapping[str, Any]) -> str | None:
     return ", ".join(parts) or None
 
 
-def load_into(module: nn.Module, state: Mapping[str, Any], path: str | Path, what: str = "weights") -> None:
+def load_into(
+    module: nn.Module, state: Mapping[str, Any], path: str | Path, what: str = "weights", target: str | None = None
+) -> None:
     """``module.load_state_dict(state, strict=True)`` with a one-line error naming the file."""
     problem = mismatch(module, state)
     if problem is not None:
-        raise CheckpointError(f"{what} {path} does not fit {type(module).__name__}: {problem}")
+        raise CheckpointError(f"{what} {path} does not fit {target or type(module).__name__}: {problem}")
     module.load_state_dict(dict(state), strict=True)
 
 

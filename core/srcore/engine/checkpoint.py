@@ -31,7 +31,14 @@ from torch import nn
 
 from srcore.errors import CheckpointError
 from srcore.registry import Component, ModelInfo
-from srcore.weights_io import check_finite, mismatch, read_safetensors, read_torch_file, short_error
+from srcore.weights_io import (
+    check_finite,
+    describe_load_error,
+    mismatch,
+    read_safetensors,
+    read_torch_file,
+    short_error,
+)
 
 CKPT_DIR = "checkpoints"
 STEP_RE = re.compile(r"^step_(\d+)$")
@@ -299,20 +306,60 @@ class LoadedModel:
 
 
 def resolve_checkpoint_path(path: str | Path) -> Path:
-    """A run folder -> its best (else latest) checkpoint; ``<run>/last`` and ``<run>/best`` work."""
+    """A run folder -> the checkpoint it stands for (``run_checkpoint``); ``<run>/last`` and ``<run>/best`` work."""
+    return resolve_with_reason(path)[0]
+
+
+def resolve_with_reason(path: str | Path) -> tuple[Path, str | None]:
+    """``resolve_checkpoint_path`` and, for a run folder, which checkpoint it chose and why."""
     p = Path(path)
+    choice = None
     if not p.exists() and p.name in ("last", "latest", "best") and (p.parent / CKPT_DIR).is_dir():
-        p = p.parent if p.name != "best" else p.parent / CKPT_DIR / "best"
+        choice, p = ("best" if p.name == "best" else "last"), p.parent
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
     if p.is_dir() and (p / CKPT_DIR).is_dir():
-        latest = latest_checkpoint(p)
-        if Path(path).name in ("last", "latest") or not (p / CKPT_DIR / "best").is_dir():
-            if latest is None:
-                raise CheckpointError(f"run folder {p} has no complete checkpoint yet")
-            return latest
-        return p / CKPT_DIR / "best"
-    return p
+        return run_checkpoint(p, choice)
+    return p, None
+
+
+def run_checkpoint(run_dir: Path, choice: str | None = None) -> tuple[Path, str]:
+    """The checkpoint a run folder stands for: its recipe's ``val.select`` unless ``choice`` says.
+
+    ``best``: best by ``val.best_metric`` within the final stage that validated (``checkpoints/best``);
+    ``last``: the newest complete checkpoint, what GAN recipes select (their best PSNR would be the
+    least perceptual model).
+    """
+    select = choice or _run_select(run_dir)
+    best = run_dir / CKPT_DIR / "best"
+    if select == "best" and (best / "meta.json").is_file():
+        meta = json.loads((best / "meta.json").read_text())
+        b = meta.get("best") or {}
+        how = f"{b.get('label')} = {b.get('value', float('nan')):.4f}" if b else "validation"
+        return best, f"best by {how} at step {meta.get('step')} ({_stage(meta)}); RUN/last for the last checkpoint"
+    for ckpt in reversed(list_checkpoints(run_dir)):
+        if verify_checkpoint(ckpt) is None:
+            meta = json.loads((ckpt / "meta.json").read_text())
+            why = "as the run's val.select = last" if select == "last" and choice is None else "no best checkpoint"
+            if choice == "last":
+                why = "as asked (RUN/last)"
+            return ckpt, f"the last checkpoint, step {meta.get('step')} ({_stage(meta)}), {why}"
+    raise CheckpointError(f"run folder {run_dir} has no complete checkpoint yet")
+
+
+def _stage(meta: Mapping[str, Any]) -> str:
+    stages = (meta.get("config") or {}).get("stages") or []
+    i = meta.get("stage")
+    name = stages[i].get("name") if isinstance(i, int) and i < len(stages) else None
+    return f"stage '{name}'" if name else f"stage {i}"
+
+
+def _run_select(run_dir: Path) -> str:
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return "best"
+    return str((cfg.get("val") or {}).get("select") or "best")
 
 
 def _read_weights(p: Path, prefer_ema: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any] | None]:
@@ -358,10 +405,10 @@ def load_checkpoint(
 
         manager = load_plugins()
     registries = manager.registries
-    p = resolve_checkpoint_path(path)
+    p, why = resolve_with_reason(path)
     state, md, run_config = _read_weights(p, prefer_ema)
     check_finite(state, p, "checkpoint")
-    notes: list[str] = []
+    notes: list[str] = [f"using {p}: {why}"] if why else []
     model_params: dict[str, Any] = dict(params or {})
     if model is None and md.get("model"):
         model = md["model"]
@@ -401,7 +448,7 @@ def _fit(module: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        return mismatch(module, state) or _short(exc)
+        return mismatch(module, state) or describe_load_error(exc)
     return None
 
 

@@ -128,8 +128,15 @@ def evaluate(
         rows.append(row)
     if not rows:
         raise SrcoreError(f"{set_name}: no images to evaluate")
-    values = {spec.label: float(spec.metric.compute()) for spec in metrics}
+    values = {spec.label: _compute(spec, set_name) for spec in metrics}
     return SetResult(model, set_name, scale, values, rows)
+
+
+def _compute(spec: MetricSpec, set_name: str) -> float:
+    try:
+        return float(spec.metric.compute())
+    except ValueError as exc:  # a set metric's own check (FID needs two images)
+        raise SrcoreError(f"{set_name}: {spec.label}: {exc}") from None
 
 
 def check_size(image: str, size: tuple[int, int], metrics: Sequence[MetricSpec]) -> None:

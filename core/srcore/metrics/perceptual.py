@@ -14,14 +14,18 @@ written after the first full pass otherwise.
 from __future__ import annotations
 
 import contextlib
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from srcore.errors import CheckpointError, SrcoreError
 from srcore.metrics.base import PerImageMetric, SetMetric, check_pair
 from srcore.metrics.weights import find_weights
+from srcore.weights_io import describe_load_error, load_into, read_state_file
 
 LPIPS_BACKBONES = {"alex": ("AlexNet_Weights", "alexnet"), "vgg": ("VGG16_Weights", "vgg16")}
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
@@ -39,25 +43,34 @@ def load_lpips(net: str = "alex", backbone_weights: str | None = None) -> Any:
     import lpips
 
     if net not in LPIPS_BACKBONES:
-        raise ValueError(f"LPIPS net must be one of {', '.join(LPIPS_BACKBONES)}, got {net!r}")
+        raise SrcoreError(f"LPIPS net must be one of {', '.join(LPIPS_BACKBONES)}, got {net!r}")
     path = find_weights(backbone_filename(net), backbone_weights, f"LPIPS ({net})", "backbone_weights")
-    with contextlib.redirect_stdout(None):  # lpips prints a banner
+    what = _weights_label(f"LPIPS ({net}) backbone weights", backbone_weights, "backbone_weights")
+    with contextlib.redirect_stdout(None), warnings.catch_warnings():  # lpips prints a banner and
+        warnings.simplefilter("ignore", UserWarning)  # calls torchvision with deprecated arguments
         model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    features = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+    state = read_state_file(path, what)
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{what} {path}: expected a state dict, found a {type(state).__name__}")
+    features = {k[len("features.") :]: v for k, v in state.items() if str(k).startswith("features.")}
     if not features:
-        raise ValueError(f"{path} is not a torchvision {net} state dict (no 'features.*' keys)")
+        raise CheckpointError(f"{what} {path} is not a torchvision {net} state dict (no 'features.*' keys)")
     loaded = 0
     for slice_module in model.net.children():
         for name, layer in slice_module.named_children():
             own = {k.split(".", 1)[1]: v for k, v in features.items() if k.split(".", 1)[0] == name}
             if own:
-                layer.load_state_dict(own)
+                load_into(layer, own, path, what, f"LPIPS ({net}) layer {name}")
                 loaded += len(own)
     expected = sum(1 for k in model.net.state_dict())
     if loaded != expected:
-        raise ValueError(f"{path}: loaded {loaded} of the {expected} backbone tensors of LPIPS ({net})")
+        raise CheckpointError(f"{what} {path}: loaded {loaded} of the {expected} backbone tensors of LPIPS ({net})")
     return model.eval()
+
+
+def _weights_label(name: str, explicit: str | None, option: str) -> str:
+    """How errors name a backbone file: by the metric option it came from, or the hub cache."""
+    return f"{name} (metric option '{option}')" if explicit else f"{name} (torch hub cache)"
 
 
 class LPIPS(PerImageMetric):
@@ -83,14 +96,17 @@ class LPIPS(PerImageMetric):
 
 
 @contextlib.contextmanager
-def _local_fid_weights(path: Path) -> Any:
+def _local_fid_weights(path: Path, what: str = "FID weights") -> Any:
     """Make pytorch-fid read its Inception weights from ``path`` instead of downloading them."""
     import pytorch_fid.inception as fi
 
     original = fi.load_state_dict_from_url
 
     def local(url: str, *args: Any, **kwargs: Any) -> Any:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = read_state_file(path, what)
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"{what} {path}: expected a state dict, found a {type(state).__name__}")
+        return state
 
     fi.load_state_dict_from_url = local
     try:
@@ -103,8 +119,13 @@ def load_fid_inception(weights: str | None = None, dims: int = 2048) -> Any:
     from pytorch_fid.inception import InceptionV3
 
     path = find_weights(FID_WEIGHTS, weights, "FID (Inception-v3)", "weights")
-    with _local_fid_weights(path):
-        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=True, normalize_input=True)
+    what = _weights_label("FID (Inception-v3) weights", weights, "weights")
+    try:
+        with _local_fid_weights(path, what):
+            model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=True, normalize_input=True)
+    except RuntimeError as exc:  # load_state_dict inside pytorch-fid: wrong keys or shapes
+        problem = describe_load_error(exc)
+        raise CheckpointError(f"{what} {path} does not fit the FID Inception network: {problem}") from None
     return model.eval()
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from srcore.errors import MissingWeightsError, SrcoreError
+from srcore.weights_io import load_into, read_state_file
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 """File name torchvision uses for ImageNet VGG19 weights (``VGG19_Weights.IMAGENET1K_V1``)."""
@@ -106,20 +107,22 @@ def _weights_unless_absent(weights: str | Path | None) -> Path | None:
         raise
 
 
-def load_vgg19_state(path: str | Path) -> dict[str, torch.Tensor]:
+def weights_label(weights: str | Path | None) -> str:
+    """How errors name the VGG19 file: from the loss option, or found in the torch hub cache."""
+    return "VGG19 weights (loss option 'weights')" if weights not in (None, "") else "VGG19 weights (torch hub cache)"
+
+
+def load_vgg19_state(path: str | Path, what: str = "VGG19 weights") -> dict[str, torch.Tensor]:
     """Read a VGG19 state dict (torchvision layout, ``features.`` keys) without unpickling code."""
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, wrong format
-        raise SrcoreError(f"cannot read VGG19 weights {path}: {exc}") from None
+    state = read_state_file(path, what)
     if isinstance(state, Mapping) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, Mapping):
-        raise SrcoreError(f"VGG19 weights {path}: expected a state dict, got {type(state).__name__}")
-    feats = {k.removeprefix("module.")[len("features."):]: v for k, v in state.items()
-             if k.removeprefix("module.").startswith("features.")}
+        raise SrcoreError(f"{what} {path}: expected a state dict, got {type(state).__name__}")
+    feats = {str(k).removeprefix("module.")[len("features."):]: v for k, v in state.items()
+             if str(k).removeprefix("module.").startswith("features.")}
     if not feats:
-        raise SrcoreError(f"VGG19 weights {path}: no 'features.*' keys (is this torchvision's vgg19?)")
+        raise SrcoreError(f"{what} {path}: no 'features.*' keys (is this torchvision's vgg19?)")
     return feats
 
 
@@ -146,12 +149,10 @@ class VGGFeatureExtractor(nn.Module):
         self.features = vgg19_features(max(self._indices))
         path = None if weights == "random" else _weights_unless_absent(weights)
         if path is not None:
-            state = load_vgg19_state(path)
+            what = weights_label(weights)
+            state = load_vgg19_state(path, what)
             own = self.features.state_dict()
-            missing = [k for k in own if k not in state]
-            if missing:
-                raise SrcoreError(f"VGG19 weights lack {', '.join(missing[:4])} (torchvision layout expected)")
-            self.features.load_state_dict({k: state[k] for k in own})
+            load_into(self.features, {k: v for k, v in state.items() if k in own}, path, what, "the VGG19 layers")
         self.use_input_norm = use_input_norm
         self.input_range = float(input_range)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
