@@ -118,3 +118,12 @@ def import_cmd(options: str, output: str | None) -> None:
         click.echo(f"note: {note}", err=True)
     if result.unmapped:
         click.echo(f"not mapped ({len(result.unmapped)}): {', '.join(result.unmapped)}", err=True)
+
+
+def _add_check() -> None:
+    from srcore.cli.check_cmd import check
+
+    config.add_command(check)
+
+
+_add_check()

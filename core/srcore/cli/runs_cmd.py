@@ -18,9 +18,9 @@ def runs() -> None:
 
 def summarize(run_dir: Path) -> dict[str, Any]:
     """A run's summary as data (``--json``) from config.json, log.jsonl and its checkpoints."""
-    from srcore.engine.checkpoint import CKPT_DIR, list_checkpoints
+    from srcore.engine.checkpoint import CKPT_DIR, list_checkpoints, run_checkpoint
     from srcore.engine.monitor import read_log
-    from srcore.errors import SrcoreError
+    from srcore.errors import CheckpointError, SrcoreError
 
     cfg_file = run_dir / "config.json"
     if not cfg_file.is_file():
@@ -33,6 +33,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     best_meta = run_dir / CKPT_DIR / "best" / "meta.json"
     best = json.loads(best_meta.read_text()).get("best") if best_meta.is_file() else None
     total = sum(s.get("steps", 0) for s in cfg.get("stages", []))
+    try:
+        used, why = run_checkpoint(run_dir)
+        stands_for: dict[str, Any] | None = {"checkpoint": str(used), "why": why}
+    except CheckpointError:
+        stands_for = None
     return {
         "run_dir": str(run_dir),
         "model": cfg["model"],
@@ -44,6 +49,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "last_val": {k: v for k, v in (val[-1] if val else {}).items() if k not in ("kind", "time")},
         "best": best,
         "checkpoints": [p.name for p in ckpts],
+        "stands_for": stands_for,
+        "warnings": [r.get("message") for r in rows if r.get("kind") == "warning"],
         "samples": sorted(p.name for p in (run_dir / "samples").glob("*.png")),
         "curves": str(run_dir / "curves.png") if (run_dir / "curves.png").is_file() else None,
     }
@@ -73,6 +80,10 @@ def show(run_dir: Path, as_json: bool) -> None:
     if s["best"]:
         click.echo(f"best       {s['best']['label']} = {s['best']['value']:.4f} at step {s['best']['step']}")
     click.echo(f"checkpts   {', '.join(s['checkpoints']) or 'none'}")
+    if s["stands_for"]:
+        click.echo(f"uses       {s['stands_for']['checkpoint']} ({s['stands_for']['why']})")
+    for w in s["warnings"]:
+        click.echo(f"warning    {w.removeprefix('warning: ')}")
     if s["curves"]:
         click.echo(f"curves     {s['curves']}")
     if s["samples"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -38,6 +39,21 @@ def _drop_nproc(argv: list[str]) -> list[str]:
     return out
 
 
+def _saved_config(run_dir: str | None, name: str | None) -> Path:
+    """``--resume`` alone: the run's own ``config.json`` (``--run-dir``, else ``runs/<--name>``)."""
+    from srcore.config import RunConfig
+    from srcore.errors import SrcoreError
+
+    if run_dir is None and name is None:
+        raise SrcoreError("--resume without -r/-c needs the run: give --run-dir RUN (or --name NAME)")
+    folder = Path(run_dir) if run_dir is not None else Path(RunConfig.model_fields["out_dir"].default) / str(name)
+    path = folder / "config.json"
+    if not path.is_file():
+        raise SrcoreError(f"--resume: {folder} has no config.json (is it a srcore run folder?); "
+                          "give the run's -r/-c options as for the original run")
+    return path
+
+
 @click.command(name="train")
 @click.option("--recipe", "-r", metavar="ID", help="Recipe to start from (see `srcore plugins`).")
 @click.option("--config", "-c", "configs", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
@@ -47,7 +63,9 @@ def _drop_nproc(argv: list[str]) -> list[str]:
 @plugin_option
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: out_dir/name).")
 @click.option("--name", help="Run name (the folder under out_dir).")
-@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint of the run folder.")
+@click.option("--resume", is_flag=True,
+              help="Continue from the newest checkpoint that verifies; alone (no -r/-c) it reads the "
+                   "run's config.json.")
 @click.option("--device", help="cpu, cuda, cuda:1 or auto (default: the config's train.device).")
 @click.option("--nproc", type=int, default=1, show_default=True, help="Processes (DDP through torchrun).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to log.jsonl).")
@@ -62,6 +80,7 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
       srcore train -r srcnn:demo-x3 --name demo
       srcore train -c my.yaml -s stages.0.steps=2000 -s train.seed=3
       srcore train -c my.yaml --name big --resume
+      srcore train --run-dir runs/big --resume     # the run's own config.json; -s still applies
       srcore train -c my.yaml --nproc 2          # or: torchrun --nproc-per-node 2 -m srcore train -c my.yaml
     """
     from srcore.config import resolve_run_config
@@ -69,6 +88,8 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
 
     manager = get_manager(plugins)
     extra = [f"name={name}"] if name else []
+    if resume and not recipe and not configs:
+        configs = (str(_saved_config(run_dir, name)),)
     cfg = resolve_run_config(manager.registries, recipe=recipe, files=configs, overrides=[*overrides, *extra])
     if nproc > 1 and int(os.environ.get("RANK", -1)) == -1:
         cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [])

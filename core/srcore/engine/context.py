@@ -107,13 +107,16 @@ class Context:
         return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
 
     def backward(self, loss: torch.Tensor, optimizer: str) -> None:
+        self.check_finite(loss, optimizer)
+        self.scaler.scale(loss / self.accumulate).backward()
+
+    def check_finite(self, loss: torch.Tensor, optimizer: str) -> None:
         if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLoss(
                 f"non-finite loss ({loss.detach().float().item()}) for optimizer '{optimizer}' at step "
                 f"{self.global_step + 1} (stage '{self.stage.name}'); the run stops here and the last "
                 "checkpoint is left as it was. Lower the learning rate, enable grad_clip, or use amp=bf16."
             )
-        self.scaler.scale(loss / self.accumulate).backward()
 
     def optimizer_step(self, optimizer: str) -> None:
         if self.micro != self.accumulate - 1:

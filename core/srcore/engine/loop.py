@@ -103,6 +103,61 @@ def train(
                               "the last complete checkpoint is intact: free space, then --resume") from None
 
 
+@dataclass
+class RunParts:
+    """What a run is made of before its first step; ``problems`` lists what could not be built."""
+
+    component: Any
+    params: Any
+    scale: int
+    generator: nn.Module
+    data: Any
+    val_sets: dict[str, Any]
+    metrics: list[tuple[str, Any]]
+    conditions: list[float | None]
+    problems: list[str]
+
+
+def build_run(cfg: RunConfig, manager: Any, dev: torch.device, dataset: Any = None,
+              eval_sets: Mapping[str, Any] | None = None) -> RunParts:
+    """The generator, datasets and metrics of ``cfg``; a generator that cannot be built stops here."""
+    regs = manager.registries
+    comp = regs.models.get(cfg.model.id)
+    mparams = comp.parse_config(cfg.model.params, where="model.params")
+    assert comp.info is not None
+    scale = model_scale(mparams, comp.info)
+    declared = getattr(mparams, "scale", None)
+    if declared is not None and int(declared) not in comp.info.scales:
+        raise PreflightError([f"model.params.scale={declared}: {comp.id} supports scale(s) "
+                              f"{', '.join(map(str, comp.info.scales))}"])
+    try:
+        generator: nn.Module = comp.builder(mparams).to(dev)  # type: ignore[misc]
+    except Exception as exc:  # a builder's refusal of its parameters is a config problem
+        raise PreflightError([f"model ({comp.id}, model.params={mparams.model_dump(mode='json')}): "
+                              f"cannot build: {one_line(exc)}"]) from None
+    if cfg.train.channels_last and dev.type == "cuda":
+        generator = generator.to(memory_format=torch.channels_last)
+    problems: list[str] = []
+    data = _collect(problems, "data.train", lambda: dataset if dataset is not None else
+                    _train_dataset(cfg, scale, comp.info, regs))
+    val_sets = _collect(problems, "val.sets", lambda: dict(eval_sets) if eval_sets is not None else
+                        _eval_sets(cfg, scale)) or {}
+    metrics = build_metrics(cfg.val.metrics, regs, dev, scale)
+    conditions: list[float | None] = list(cfg.val.condition) if comp.info.condition else [None]
+    if comp.info.condition and not conditions:
+        conditions = [0.0]
+    return RunParts(comp, mparams, scale, generator, data, val_sets, metrics, conditions, problems)
+
+
+def check_run(cfg: RunConfig, manager: Any, parts: RunParts, dev: torch.device, dinfo: D.DistInfo) -> Any:
+    """The preflight of ``parts``: its report, or ``PreflightError`` listing every problem."""
+    report = preflight(cfg, manager.registries, parts.generator, parts.component.info, parts.scale, parts.data,
+                       parts.val_sets, parts.metrics, parts.conditions, dev, dinfo, parts.problems)
+    if report.problems:
+        raise PreflightError(report.problems)
+    return report
+
+
 def _resume_point(run_dir: Path, resume: bool, cfg: RunConfig, dinfo: D.DistInfo) -> tuple[
         Path | None, dict[str, Any] | None, dict[str, Any] | None]:
     """(checkpoint, training state, the config it was trained with), after every check a resume needs."""
@@ -147,30 +202,15 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
     ckpt, state, saved_cfg = _resume_point(run_dir, resume, cfg, dinfo)
     seed_all(seed)
 
-    comp = regs.models.get(cfg.model.id)
-    mparams = comp.parse_config(cfg.model.params, where="model.params")
-    assert comp.info is not None
-    try:
-        generator: nn.Module = comp.builder(mparams).to(dev)  # type: ignore[misc]
-    except Exception as exc:  # a builder's refusal of its parameters is a config problem
-        raise PreflightError([f"model ({comp.id}, model.params={mparams.model_dump(mode='json')}): "
-                              f"cannot build: {one_line(exc)}"]) from None
-    scale = model_scale(mparams, comp.info)
-    if cfg.train.channels_last and dev.type == "cuda":
-        generator = generator.to(memory_format=torch.channels_last)
-
-    data = dataset if dataset is not None else _train_dataset(cfg, scale, comp.info, regs)
-    val_sets = dict(eval_sets) if eval_sets is not None else _eval_sets(cfg, scale)
-    metrics = build_metrics(cfg.val.metrics, regs, dev, scale)
-    conditions: list[float | None] = list(cfg.val.condition) if comp.info.condition else [None]
-    if comp.info.condition and not conditions:
-        conditions = [0.0]
+    parts = build_run(cfg, manager, dev, dataset, eval_sets)
     if cfg.train.preflight:
-        report = preflight(cfg, regs, generator, comp.info, scale, data, val_sets, metrics, conditions, dev, dinfo)
-        if report.problems:
-            raise PreflightError(report.problems)
+        report = check_run(cfg, manager, parts, dev, dinfo)
         if main:
             print(report.summary(), file=sys.stderr)
+    elif parts.problems:
+        raise PreflightError(parts.problems)
+    comp, mparams, scale, generator = parts.component, parts.params, parts.scale, parts.generator
+    data, val_sets, metrics, conditions = parts.data, parts.val_sets, parts.metrics, parts.conditions
 
     micro = int(state["micro_batches"]) if state else 0
     batches = iter(make_loader(data, cfg.data.train.batch_size, seed, dinfo.rank, dinfo.world_size, micro,
@@ -298,6 +338,15 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
 
 
 # -- helpers (each does one thing) -----------------------------------------------------------------
+
+def _collect(problems: list[str], where: str, build: Any) -> Any:
+    """``build()``, or None with its error added to ``problems`` (reported with the preflight's)."""
+    try:
+        return build()
+    except SrcoreError as exc:
+        problems.append(f"{where}: {one_line(exc)}")
+        return None
+
 
 def _reseed(rng: torch.Generator, seed: int, rank: int, step: int) -> None:
     s = mix_seed(seed, 2, rank, step)

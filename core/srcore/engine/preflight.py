@@ -4,20 +4,20 @@ A GAN recipe trains its PSNR stage for days; a discriminator that needs 128x128 
 generator whose width no longer fits a shared feature extractor or a step that refuses its
 settings used to surface only when the later stage started. ``preflight`` builds every stage's
 step with its networks, losses and discriminators, pushes one small batch of the configured
-patch shape through each step (forward, loss and backward, no optimizer step), checks every
+patch shape through each step (forward and loss; no backward, no optimizer step), checks every
 training image against the patch size and super-resolves one crop of each validation set with
 the configured metrics. Problems are collected, not raised one by one: the user sees all of
 them at once, each with its config path.
 
-Everything runs on throwaway copies under a saved-and-restored RNG state, so a run that passes
-its preflight trains exactly as it would without one. Pretrained weights that are absent
+Nothing is stepped and no gradient is computed; the generator's state (buffers such as
+BatchNorm statistics, ``requires_grad`` flags) and every RNG state are saved before and restored
+after, so a run that passes its preflight trains exactly as it would without one. Pretrained weights that are absent
 (VGG19 for perceptual losses) are replaced by random ones for the check and reported as a
 problem, since the real stage would stop on them.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from srcore.engine.context import Context
 from srcore.errors import SrcoreError
 from srcore.pretrained import random_if_absent
 
-MAX_VAL_CROP = 48  # LR pixels: enough for every conv model's receptive field to meet real data
+MAX_VAL_CROP = 12  # LR pixels of the one validation image tried: its shapes and metrics, not its quality
 
 
 class PreflightError(SrcoreError):
@@ -60,17 +60,23 @@ class PreflightReport:
 
 def one_line(exc: BaseException, limit: int = 400) -> str:
     """``Type: first line of the message`` (torch errors run to dozens of lines)."""
+    from srcore.errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return "; ".join(exc.problems)
     text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return text if isinstance(exc, SrcoreError) else f"{type(exc).__name__}: {text}"
 
 
 class DryContext(Context):
-    """A stage context whose optimizer steps do nothing: the check changes no weights that matter."""
+    """A stage context that checks each loss but neither backpropagates nor steps (a third of the time)."""
+
+    def backward(self, loss: torch.Tensor, optimizer: str) -> None:
+        self.check_finite(loss, optimizer)
 
     def optimizer_step(self, optimizer: str) -> None:
-        opt = self.optimizers[optimizer]
-        opt.zero_grad(set_to_none=True)
+        pass
 
 
 def preflight(
@@ -85,24 +91,48 @@ def preflight(
     conditions: list[float | None],
     device: torch.device,
     dinfo: Any,
+    problems: list[str] = (),  # type: ignore[assignment]
 ) -> PreflightReport:
-    """Check ``cfg`` against the run's own generator (copied), dataset and validation sets."""
+    """Check ``cfg`` against the run's own generator (copied), dataset and validation sets.
+
+    ``problems`` found while building those (a dataset that cannot be read) start the report;
+    ``data`` is then None and the stages are built but not fed.
+    """
     from srcore.engine.loop import _get_rng, _set_rng
 
     t0 = time.perf_counter()
-    report = PreflightReport()
+    report = PreflightReport(problems=list(problems))
     rng_state = _get_rng()
+    saved = _snapshot(generator)
     try:
-        batch = _first_batch(cfg, data, device, report)
-        _check_image_sizes(cfg, data, report)
+        batch = None
+        if data is not None and _images_hold_a_patch(cfg, data, report):
+            batch = _first_batch(cfg, data, device, report)
         with random_if_absent() as absent:
             _check_stages(cfg, registries, generator, batch, device, scale, report)
         report.problems += [f"{where}: {msg}" for where, msg in _dedupe(absent)]
         _check_validation(cfg, generator, model_info, scale, val_sets, metrics, conditions, device, dinfo, report)
     finally:
+        _restore(generator, saved)
         _set_rng(rng_state)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _snapshot(module: nn.Module) -> tuple[list[torch.Tensor], list[bool], bool]:
+    """What a forward can change without an optimizer: buffers (BatchNorm statistics), flags, mode."""
+    buffers = [b.detach().clone() for b in module.buffers()]
+    return buffers, [p.requires_grad for p in module.parameters()], module.training
+
+
+def _restore(module: nn.Module, saved: tuple[list[torch.Tensor], list[bool], bool]) -> None:
+    buffers, flags, training = saved
+    with torch.no_grad():
+        for b, old in zip(module.buffers(), buffers):
+            b.copy_(old)
+    for p, flag in zip(module.parameters(), flags):
+        p.requires_grad_(flag)
+    module.train(training)
 
 
 def _dedupe(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -114,17 +144,15 @@ def _dedupe(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _first_batch(cfg: RunConfig, data: Any, device: torch.device,
                  report: PreflightReport) -> dict[str, torch.Tensor] | None:
-    """Up to two real samples of the configured patch shape (two: BatchNorm needs more than one value)."""
+    """One real sample of the configured patch shape, as a batch."""
     from torch.utils.data import default_collate
 
     t = cfg.data.train
-    n = min(2, t.batch_size, len(data)) if hasattr(data, "__len__") else 1
-    if n == 0:
+    if hasattr(data, "__len__") and len(data) == 0:
         report.problems.append(f"data.train.hr ({t.hr}): the training set is empty")
         return None
     try:
-        items = [data[i] for i in range(n)]
-        batch = default_collate(items)
+        batch = default_collate([data[0]])
     except Exception as exc:  # any failure here is a data problem to report
         report.problems.append(f"data.train (hr={t.hr}, patch_size={t.patch_size}): {one_line(exc)}")
         return None
@@ -132,11 +160,11 @@ def _first_batch(cfg: RunConfig, data: Any, device: torch.device,
     return {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
 
 
-def _check_image_sizes(cfg: RunConfig, data: Any, report: PreflightReport) -> None:
+def _images_hold_a_patch(cfg: RunConfig, data: Any, report: PreflightReport) -> bool:
     """Every training photograph must hold a patch (not only the one the first batch drew)."""
     files = getattr(data, "hr_files", None)
     if not files:
-        return
+        return True
     from PIL import Image
 
     p = cfg.data.train.patch_size
@@ -155,11 +183,12 @@ def _check_image_sizes(cfg: RunConfig, data: Any, report: PreflightReport) -> No
             f"data.train.patch_size={p}: {len(small)} of {len(files)} training image(s) are smaller: "
             f"{', '.join(small[:3])}{more}"
         )
+    return not small
 
 
 def _check_stages(cfg: RunConfig, registries: Any, generator: nn.Module, batch: Mapping[str, torch.Tensor] | None,
                   device: torch.device, scale: int, report: PreflightReport) -> None:
-    gen = copy.deepcopy(generator)
+    gen = generator
     extra: dict[str, nn.Module] = {}
     for si, stage in enumerate(cfg.stages):
         where = f"stages.{si} ('{stage.name}', step {stage.step})"
@@ -209,7 +238,7 @@ def _check_validation(cfg: RunConfig, generator: nn.Module, info: Any, scale: in
                                f"{', '.join(labels)}")
     if not sets:
         return
-    module = copy.deepcopy(generator).eval()
+    module = generator.eval()
 
     def forward(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return module(x) if c is None else module(x, c)
@@ -218,7 +247,7 @@ def _check_validation(cfg: RunConfig, generator: nn.Module, info: Any, scale: in
     for name, items in sets.items():
         try:
             first = _crop(items[0], scale, info)
-            validate(Upscaler(forward, info, scale), {name: [first]}, per_image, conditions, dinfo, device)
+            validate(Upscaler(forward, info, scale), {name: [first]}, per_image, conditions[:1], dinfo, device)
         except Exception as exc:
             report.problems.append(f"val.sets ({name}): validating one image failed: {one_line(exc)}")
             continue

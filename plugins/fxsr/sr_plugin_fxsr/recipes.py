@@ -49,6 +49,7 @@ def conditional_recipe(name: str, scale: int, controller: StyleController) -> di
             },
         ],
         "val": {
+            "select": "last",  # the final (GAN) stage's generator: best PSNR would favour t=0 only
             "sets": ["set5"],
             "condition": [0.0, 0.8],
             "metrics": [

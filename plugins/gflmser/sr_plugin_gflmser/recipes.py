@@ -56,6 +56,7 @@ FACES_X4: dict[str, Any] = {
         _stage("l2h", 100, "l2h", 1e-4),
     ],
     "val": {
+        "select": "last",  # the adversarially trained nets of the final stage, not a PSNR pick
         "sets": ["faces/ffhq10"],
         "metrics": [
             {"id": "core:psnr", "params": {"y_channel": True, "crop_border": 0, "y_convention": "float"}},

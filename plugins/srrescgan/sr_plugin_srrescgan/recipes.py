@@ -64,6 +64,7 @@ SR_RECIPE: dict[str, Any] = {
         }
     ],
     "val": {
+        "select": "last",  # trained with a GAN term throughout: the last generator, as the authors release
         "metrics": [
             {"id": "core:psnr", "params": _RGB_NO_CROP},
             {"id": "core:ssim", "params": _RGB_NO_CROP},
