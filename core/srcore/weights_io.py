@@ -67,6 +67,14 @@ def read_state_file(path: str | Path, what: str = "weights") -> Any:
     return read_torch_file(path, what)
 
 
+def read_mapping(path: str | Path, what: str = "weights") -> Mapping[str, Any]:
+    """``read_state_file`` for files that must hold a dict (a state dict or a wrapper of one)."""
+    obj = read_state_file(path, what)
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{what} {path}: expected a state dict, found a {type(obj).__name__}")
+    return obj
+
+
 def first_non_finite(state: Mapping[str, Any]) -> str | None:
     """Name of the first floating tensor holding NaN or inf (one cheap reduction per tensor)."""
     import torch
@@ -128,6 +136,8 @@ def load_into(
     module: nn.Module, state: Mapping[str, Any], path: str | Path, what: str = "weights", target: str | None = None
 ) -> None:
     """``module.load_state_dict(state, strict=True)`` with a one-line error naming the file."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{what} {path}: expected a state dict, found a {type(state).__name__}")
     problem = mismatch(module, state)
     if problem is not None:
         raise CheckpointError(f"{what} {path} does not fit {target or type(module).__name__}: {problem}")

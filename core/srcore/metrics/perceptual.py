@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch
 from srcore.errors import CheckpointError, SrcoreError
 from srcore.metrics.base import PerImageMetric, SetMetric, check_pair
 from srcore.metrics.weights import find_weights
-from srcore.weights_io import describe_load_error, load_into, read_state_file
+from srcore.weights_io import describe_load_error, load_into, read_mapping
 
 LPIPS_BACKBONES = {"alex": ("AlexNet_Weights", "alexnet"), "vgg": ("VGG16_Weights", "vgg16")}
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
@@ -49,9 +48,7 @@ def load_lpips(net: str = "alex", backbone_weights: str | None = None) -> Any:
     with contextlib.redirect_stdout(None), warnings.catch_warnings():  # lpips prints a banner and
         warnings.simplefilter("ignore", UserWarning)  # calls torchvision with deprecated arguments
         model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
-    state = read_state_file(path, what)
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"{what} {path}: expected a state dict, found a {type(state).__name__}")
+    state = read_mapping(path, what)
     features = {k[len("features.") :]: v for k, v in state.items() if str(k).startswith("features.")}
     if not features:
         raise CheckpointError(f"{what} {path} is not a torchvision {net} state dict (no 'features.*' keys)")
@@ -103,10 +100,7 @@ def _local_fid_weights(path: Path, what: str = "FID weights") -> Any:
     original = fi.load_state_dict_from_url
 
     def local(url: str, *args: Any, **kwargs: Any) -> Any:
-        state = read_state_file(path, what)
-        if not isinstance(state, Mapping):
-            raise CheckpointError(f"{what} {path}: expected a state dict, found a {type(state).__name__}")
-        return state
+        return read_mapping(path, what)
 
     fi.load_state_dict_from_url = local
     try:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from srcore.errors import MissingWeightsError, SrcoreError
-from srcore.weights_io import load_into, read_state_file
+from srcore.weights_io import load_into, read_mapping
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 """File name torchvision uses for ImageNet VGG19 weights (``VGG19_Weights.IMAGENET1K_V1``)."""
@@ -114,11 +114,9 @@ def weights_label(weights: str | Path | None) -> str:
 
 def load_vgg19_state(path: str | Path, what: str = "VGG19 weights") -> dict[str, torch.Tensor]:
     """Read a VGG19 state dict (torchvision layout, ``features.`` keys) without unpickling code."""
-    state = read_state_file(path, what)
-    if isinstance(state, Mapping) and "state_dict" in state:
+    state = read_mapping(path, what)
+    if isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise SrcoreError(f"{what} {path}: expected a state dict, got {type(state).__name__}")
     feats = {str(k).removeprefix("module.")[len("features."):]: v for k, v in state.items()
              if str(k).removeprefix("module.").startswith("features.")}
     if not feats:

@@ -15,6 +15,7 @@ from typing import Any
 
 from srcore.errors import CheckpointError
 from srcore.registry import CheckpointMatch
+from srcore.weights_io import read_torch_file
 
 MODEL_ID = "fxsr:fxsr"
 _TRUNK = re.compile(r"^RRDB_trunk\.(\d+)\.")
@@ -57,14 +58,13 @@ def detect(state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
 
 def load_official(path: str | Path) -> Any:
     """Build an ``FxSRNet`` from a released ``.pth`` (no unpickling of code: weights_only)."""
-    import torch
 
     from sr_plugin_fxsr.model import FxSRConfig, build_fxsr
 
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"FxSR checkpoint not found: {p}")
-    raw = torch.load(p, map_location="cpu", weights_only=True)
+    raw = read_torch_file(p, "FxSR checkpoint")
     for wrapper in ("params_ema", "params", "state_dict"):
         if isinstance(raw, Mapping) and wrapper in raw and isinstance(raw[wrapper], Mapping):
             raw = raw[wrapper]

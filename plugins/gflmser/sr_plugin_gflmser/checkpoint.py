@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from srcore.errors import CheckpointError
+from srcore.weights_io import read_torch_file
 
 # Official modules built but never called by the v1 forward passes.
 UNUSED_OFFICIAL = re.compile(
@@ -106,13 +107,12 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
         return load_safetensors(p / "generator.safetensors")[0]
     if p.suffix == ".safetensors":
         return unwrap_state(load_safetensors(p)[0])
-    import torch
 
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickled modules (the authors' format) land here
+        obj = read_torch_file(p, "GFLmser weights")
+    except CheckpointError as exc:  # pickled modules (the authors' format) land here
         raise CheckpointError(
-            f"{p}: cannot read as a weights-only state dict ({type(exc).__name__}). The authors' "
+            f"{exc}. The authors' "
             "files pickle whole modules; in their environment save ckpt['model'].state_dict() "
             "and load that file instead."
         ) from None

@@ -22,6 +22,7 @@ from torch import nn
 from srcore.errors import SrcoreError
 from srcore.nn.rrdb import RRDB
 from srcore.registry import StrictModel
+from srcore.weights_io import read_mapping
 
 from .stylegan2 import StyleGAN2Generator
 
@@ -68,7 +69,7 @@ def load_bank_weights(bank: StyleGAN2Generator, path: str, key: str | None) -> N
     p = Path(path).expanduser()
     if not p.is_file():
         raise SrcoreError(f"GLEAN stylegan2_weights: file not found: {p}")
-    state = torch.load(p, map_location="cpu", weights_only=True)
+    state = read_mapping(p, "GLEAN stylegan2_weights")
     if key and isinstance(state, dict) and key in state:
         state = state[key]
     missing, unexpected = bank.load_state_dict(state, strict=False)
