@@ -172,7 +172,9 @@ def build(arch_id: str, cfg: SpandrelParams) -> nn.Module:
 
 def _add_size_hooks(module: nn.Module, cfg: SpandrelParams) -> None:
     """Pad the input to the network's size requirements and crop the output back, as spandrel's
-    ``ImageModelDescriptor.__call__`` does, and keep the image of networks returning a tuple."""
+    ``ImageModelDescriptor.__call__`` does, and keep the image of networks returning a tuple.
+    The network always gets a copy: some write into their input (spandrel's RCAN scales it in
+    place), and srcore reuses the LR it passed (bicubic rows, chroma, self-ensemble)."""
     from spandrel import SizeRequirements
     from torch.nn import functional as F
 
@@ -187,6 +189,8 @@ def _add_size_hooks(module: nn.Module, cfg: SpandrelParams) -> None:
         if pw or ph:
             rw, rh = min(pw, w - 1), min(ph, h - 1)
             x = F.pad(F.pad(x, (0, rw, 0, rh), mode="reflect"), (0, pw - rw, 0, ph - rh), mode="replicate")
+        else:
+            x = x.clone()
         return (x, *args[1:])
 
     def crop(_: nn.Module, args: tuple[Any, ...], out: Any) -> Any:

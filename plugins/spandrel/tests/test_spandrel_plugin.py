@@ -27,6 +27,7 @@ from srcore.testing import shared_data_dir
 spandrel = pytest.importorskip("spandrel")
 from spandrel.architectures.Compact import Compact  # noqa: E402
 from spandrel.architectures.HAT import HAT  # noqa: E402
+from spandrel.architectures.RCAN import RCAN  # noqa: E402
 from spandrel.architectures.SPAN import SPAN  # noqa: E402
 from spandrel.architectures.SwinIR import SwinIR  # noqa: E402
 from sr_plugin_spandrel import bridge  # noqa: E402
@@ -38,6 +39,7 @@ NETS: dict[str, Callable[[], nn.Module]] = {
     "hat": lambda: HAT(upscale=2, img_size=16, window_size=4, embed_dim=12, depths=[1], num_heads=[2],
                        compress_ratio=3, squeeze_factor=4, mlp_ratio=2, num_feat=16),
     "span": lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=4),
+    "rcan": lambda: RCAN(scale=2, n_resgroups=1, n_resblocks=1, n_feats=16, reduction=4),  # writes into its input
 }
 
 
@@ -79,7 +81,7 @@ def test_sr_architectures_are_models_and_others_are_not(manager: PluginManager) 
 
 @pytest.mark.parametrize(("name", "fname", "wrap"), [
     ("swinir", "SwinIR.pth", "params"), ("compact", "compact.pth", None),
-    ("hat", "HAT.safetensors", None), ("span", "span.safetensors", None),
+    ("hat", "HAT.safetensors", None), ("span", "span.safetensors", None), ("rcan", "RCAN.pth", None),
 ])
 def test_release_is_detected_and_equals_spandrel(manager: PluginManager, tmp_path: Path, name: str, fname: str,
                                                  wrap: str | None) -> None:
@@ -90,8 +92,11 @@ def test_release_is_detected_and_equals_spandrel(manager: PluginManager, tmp_pat
     ref = spandrel.ModelLoader().load_from_file(tmp_path / fname)
     assert loaded.scale == ref.scale
     x = photo()  # odd sizes, below SwinIR/HAT's 16-pixel minimum in height: padded and cropped back
+    x0 = x.clone()
     with torch.no_grad():
-        diff = (loaded.module(x).clamp(0, 1) - ref(x)).abs().max().item()
+        ours = loaded.module(x).clamp(0, 1)
+        assert torch.equal(x, x0)  # the caller's LR is never written into
+        diff = (ours - ref(x)).abs().max().item()
     assert diff < 1e-6, diff
 
 
