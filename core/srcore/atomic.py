@@ -27,7 +27,7 @@ def check_writable(path: str | Path, what: str, error: type[SrcoreError] = Srcor
     writable; ``path`` itself is not a folder). Nothing is created."""
     p = Path(path)
     if p.is_dir():
-        raise error(f"{what} {p}: is a folder, not a file")
+        raise error(f"{what} {p} is a folder, not a file")
     probe = p.absolute().parent
     while not probe.exists():
         probe = probe.parent

@@ -15,15 +15,23 @@ from typing import Any
 
 import torch
 
+from srcore.atomic import atomic_target
 from srcore.engine.checkpoint import LoadedModel, state_dict_cpu
 from srcore.errors import SrcoreError
+from srcore.weights_io import short_error
 
 
 def export_safetensors(loaded: LoadedModel, path: Path) -> Path:
+    """Canonical-key weights with the srcore metadata that makes the file self-describing; atomic."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     md = {"format": "srcore", "model": loaded.component.id, "params": json.dumps(loaded.params)}
-    save_file(state_dict_cpu(loaded.module), str(path), metadata=md)
+    with atomic_target(path, "export output") as tmp:
+        try:
+            save_file(state_dict_cpu(loaded.module), str(tmp), metadata=md)
+        except SafetensorError as exc:  # its I/O errors (disk full) are not OSError
+            raise OSError(str(exc).splitlines()[0]) from None
     return path
 
 
@@ -47,13 +55,14 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int = 17) -> Path:
     if loaded.info.fixed_size:
         dynamic = {n: {0: "batch"} for n in [*names, "output"]}
     module = loaded.module.cpu().eval()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript exporter: needs no onnxscript
-            torch.onnx.export(module, inputs, str(path), input_names=names, output_names=["output"],
-                              dynamic_axes=dynamic, opset_version=opset, dynamo=False)
-    except Exception as exc:
-        raise SrcoreError(f"ONNX export of {loaded.component.id} failed: {str(exc).splitlines()[0]}") from None
+    with atomic_target(path, "export output") as tmp:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript exporter: needs no onnxscript
+                torch.onnx.export(module, inputs, str(tmp), input_names=names, output_names=["output"],
+                                  dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        except Exception as exc:
+            raise SrcoreError(f"ONNX export of {loaded.component.id} failed: {short_error(exc, 1)}") from None
     return path
 
 

@@ -13,7 +13,7 @@ from srcore.cli.upscale_cmd import parse_params
 @click.command(name="export")
 @click.argument("checkpoint", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["onnx", "safetensors"]), required=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Output file (default: next to the input).")
+@click.option("--output", "-o", type=click.Path(), help="Output file (default: next to the input).")
 @click.option("--model", metavar="ID", help="Model id, when the file does not say.")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Model parameter (with --model).")
 @click.option("--opset", type=int, default=17, show_default=True)
@@ -30,10 +30,9 @@ def export(checkpoint: str, fmt: str, output: str | None, model: str | None, par
     from srcore.errors import SrcoreError
     from srcore.export import check_onnx, export_onnx, export_safetensors, sample_photo
 
+    out = _output_path(resolve_checkpoint_path(checkpoint), output, fmt)
     loaded = load_checkpoint(checkpoint, model=model, params=parse_params(params) or None,
                              manager=get_manager(plugins))
-    src = resolve_checkpoint_path(checkpoint)
-    out = Path(output) if output else src.with_name(f"{src.stem if src.is_file() else src.name}.{fmt}")
     if fmt == "safetensors":
         export_safetensors(loaded, out)
         click.echo(f"wrote {out} ({loaded.component.id})")
@@ -50,3 +49,16 @@ def export(checkpoint: str, fmt: str, output: str | None, model: str | None, par
                f"max |diff| {report['max_abs_diff']:.2e}, mean {report['mean_abs_diff']:.2e}")
     if report["max_abs_diff"] > tolerance:
         raise SrcoreError(f"ONNX output differs from PyTorch by {report['max_abs_diff']:.3g} (> {tolerance})")
+
+
+def _output_path(src: Path, output: str | None, fmt: str) -> Path:
+    """The file to write (default: next to the input), checked before the model is loaded:
+    writable, and not the input itself (an in-place export would replace the user's file)."""
+    from srcore.atomic import check_writable
+    from srcore.outputs import refuse_inputs_as_outputs
+
+    option = "-o/--output" if output else "the default output (next to the input; choose one with -o)"
+    out = Path(output) if output else src.with_name(f"{src.stem if src.is_file() else src.name}.{fmt}")
+    check_writable(out, option)
+    refuse_inputs_as_outputs([out], [src])
+    return out
