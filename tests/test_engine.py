@@ -11,9 +11,9 @@ from torch import nn
 
 from srcore.config import ScheduleConfig, validate_run_config
 from srcore.engine.checkpoint import list_checkpoints
-from srcore.engine.preflight import PreflightError
 from srcore.engine.context import EMA, NonFiniteLoss, schedule_factor
 from srcore.engine.loop import train
+from srcore.engine.preflight import PreflightError
 from srcore.hookspecs import hookimpl
 
 

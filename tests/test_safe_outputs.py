@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -87,25 +86,6 @@ def photos(tmp_path: Path) -> Path:
 
 def upscale(checkpoint: Path, *args: str | Path) -> subprocess.CompletedProcess:
     return srcore("upscale", checkpoint, *args, "--plugin", "core")
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
-    """Mount a small tmpfs (root only); skipped where mounting is not permitted."""
-    mounted: list[Path] = []
-
-    def mount(name: str, options: str = "size=1m") -> Path:
-        d = tmp_path / name
-        d.mkdir()
-        res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(d)], capture_output=True)
-        if res.returncode:
-            pytest.skip(f"cannot mount a tmpfs here ({res.stderr.decode().strip() or 'not root'})")
-        mounted.append(d)
-        return d
-
-    yield mount
-    for d in mounted:
-        subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
 # -- upscale ------------------------------------------------------------------------------------
