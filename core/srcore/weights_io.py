@@ -10,6 +10,7 @@ a multi-line torch or safetensors error.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ def read_torch_file(path: str | Path, what: str = "weights") -> Any:
     if p.stat().st_size == 0:
         raise CheckpointError(f"cannot read {what} {p}: the file is empty")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises EOFError, UnpicklingError, RuntimeError, ... for bad files
         raise CheckpointError(f"cannot read {what} {p}: {_torch_reason(exc)}") from None
 
@@ -173,7 +176,7 @@ def _torch_reason(exc: Exception) -> str:
     if isinstance(exc, EOFError):
         return "the file ends too early (truncated?)"
     if isinstance(exc, pickle.UnpicklingError) or "invalid load key" in text:
-        return "not a PyTorch weights file (unreadable pickle data)"
+        return "not a PyTorch weights file (pickle data that torch.load(weights_only=True) cannot read)"
     if "PytorchStreamReader" in text or "zip archive" in text:
         return "not a complete PyTorch weights file (damaged or truncated archive)"
     return short_error(exc, 1)[:200]

@@ -147,7 +147,7 @@ def check_size(image: str, size: tuple[int, int], metrics: Sequence[MetricSpec])
             crop = getattr(spec.metric, "crop_border", 0)
             why = f" with a border crop of {crop}" if crop else ""
             raise SrcoreError(
-                f"{image} is {size[0]}x{size[1]} pixels; {spec.label}{why} needs at least {need}x{need} "
+                f"{image} is {size[0]}x{size[1]} pixels as measured; {spec.label}{why} needs at least {need}x{need} "
                 "(drop the image, or lower --crop-border)"
             )
 
