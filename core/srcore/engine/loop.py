@@ -288,7 +288,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
             bar.update(1)
             end_of_stage = stage_step == stage.steps
 
-            if global_step % cfg.train.log_every == 0 or end_of_stage:
+            if global_step % cfg.train.log_every == 0 or end_of_stage or stage_step == 1:  # 1: divergence reference
                 now = time.perf_counter()
                 values = {k: to_float(v) for k, v in logs.items()}
                 values.update(ctx.lrs())
@@ -460,11 +460,11 @@ def _track_best(best: dict[str, Any] | None, values: Mapping[str, float], wanted
                 metrics: Any, step: int) -> tuple[dict[str, Any] | None, bool]:
     if not values:
         return best, False
-    bad = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)]
+    bad = [f"{k} = {v}" for k, v in values.items() if math.isnan(v)]
     if bad:
         raise NonFiniteMetric(
-            f"validation at step {step} gave non-finite values ({', '.join(bad)}): the model diverged or the "
-            "metric cannot be computed on these images; the run stops here and the last checkpoint is left as it was"
+            f"validation at step {step} gave NaN ({', '.join(bad)}): the model diverged or the metric cannot be "
+            "computed on these images; the run stops here and the last checkpoint is left as it was"
         )
     labels = list(values)
     label = labels[0]
@@ -474,6 +474,8 @@ def _track_best(best: dict[str, Any] | None, values: Mapping[str, float], wanted
             raise SrcoreError(f"val.best_metric '{wanted}' is none of the validation values: {', '.join(labels)}")
         label = found
     value = values[label]
+    if not math.isfinite(value):  # an infinite PSNR or FID is a degenerate case, never "the best"
+        return best, False
     hib = higher_is_better(label, dict(metrics).get(label.split("/")[-1].split("@")[0]))
     if best is None or best["label"] != label or (value > best["value"] if hib else value < best["value"]):
         return {"label": label, "value": value, "step": step}, True

@@ -207,6 +207,9 @@ def _check_stages(cfg: RunConfig, registries: Any, generator: nn.Module, batch: 
         ctx.micro = stage.accumulate - 1
         for net in tstep.networks.values():
             net.train()
+            for m in net.modules():  # a batch of one: BatchNorm of a 1x1 map has one value per channel
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         try:
             tstep(batch, ctx)
         except Exception as exc:
