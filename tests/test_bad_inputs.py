@@ -61,8 +61,10 @@ def _weights(d: Path) -> None:
 
 
 def _backbones(d: Path) -> None:
-    """Wrong-shape LPIPS (AlexNet) and FID (Inception) state dicts, made by the test."""
+    """Wrong-shape LPIPS (AlexNet), FID (Inception) and VGG19 state dicts, made by the test."""
     import torchvision
+
+    from srcore.nn.vgg import vgg19_features
 
     alex = torchvision.models.alexnet(weights=None).state_dict()
     alex["features.0.weight"] = torch.zeros(64, 3, 5, 5)
@@ -71,6 +73,9 @@ def _backbones(d: Path) -> None:
     sd = inception.state_dict()
     sd["Conv2d_1a_3x3.conv.weight"] = torch.zeros(32, 3, 5, 5)
     torch.save(sd, d / "inception_shape.pth")
+    vgg = {f"features.{k}": v for k, v in vgg19_features(2).state_dict().items()}
+    vgg["features.0.weight"] = torch.zeros(64, 3, 5, 5)
+    torch.save(vgg, d / "vgg_shape.pth")
 
 
 def _folders(d: Path) -> None:
@@ -323,3 +328,21 @@ def test_failed_write_leaves_neither_output_nor_temp(tmp_path: Path, monkeypatch
     with pytest.raises(SrcoreError, match=r"--json .*r\.json: cannot write: No space left"):
         write_atomic(target, "{}", "--json")
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"] and target.read_text() == "old"
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("code.pth", ["argparse.Namespace"]), ("rand.pth", ["not a PyTorch weights file"]),
+    ("trunc.pth", ["truncated"]), ("list.pth", ["list"]), ("good.pth", ["features"]),
+    ("vgg_shape.pth", ["shape", "0.weight"]),
+])
+def test_bad_vgg19_weights_are_one_line(bad: Path, name: str, words: list[str]) -> None:
+    """The perceptual loss's VGG19 file (loss option ``weights``): same one-line errors."""
+    from srcore.errors import SrcoreError
+    from srcore.nn.vgg import VGGFeatureExtractor
+
+    with pytest.raises(SrcoreError) as info:
+        VGGFeatureExtractor(("conv1_2",), weights=str(bad / name))
+    message = str(info.value)
+    assert "\n" not in message and name in message and "loss option 'weights'" in message
+    for word in words:
+        assert word in message, message
