@@ -4,7 +4,9 @@ Loading follows pytest/llm/tox: nothing happens at import; ``load()`` reads entr
 autoload is disabled, ``only=[...]`` (``--plugin``) loads just those, ``SRCORE_LOAD_PLUGINS=a,b``
 selects by name, ``SRCORE_BLOCK_PLUGINS=a,b`` blocks names, and the core's own plugin is
 registered last through the same hooks. A plugin that raises on import or inside a hook is
-recorded as failed (distribution, version, error) and the others keep working.
+recorded as failed (distribution, version, error) and the others keep working. Two distributions
+declaring the same entry-point name both fail, each naming the other: loading either would make the
+other's components vanish without a word.
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ from typing import Any
 import pluggy
 
 from srcore import hookspecs
-from srcore.errors import PluginError
-from srcore.registry import CheckpointMatch, Component, Kind, RecipeRegistrar, Registrar, Registries
+from srcore.errors import CheckpointError, PluginError
+from srcore.registry import (
+    CheckpointMatch,
+    CheckpointRefusal,
+    Component,
+    Kind,
+    PluginStatus,
+    RecipeRegistrar,
+    Registrar,
+    Registries,
+)
 
 GROUP = "srcore"
 CORE = "core"
@@ -47,10 +58,18 @@ class PluginInfo:
     error: str | None = None
     traceback: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
+    detection: str | None = None  # "yes", "tryfirst" or "trylast" when it implements srcore_detect_checkpoint
+    detection_error: str | None = None  # what its detector raised, in this process
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def label(self) -> str:
+        """``name (distribution version)``, how messages name a plugin."""
+        dist = " ".join(x for x in (self.distribution, self.version) if x)
+        return f"{self.name} ({dist})" if dist else self.name
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,7 +80,33 @@ class PluginInfo:
             "status": "ok" if self.ok else "failed",
             "error": self.error,
             "components": self.components,
+            "checkpoint_detection": {"provided": self.detection is not None, "order": self.detection,
+                                     "error": self.detection_error},
+            "training_steps": self.components.get("step", []),
         }
+
+
+@dataclass
+class Detection:
+    """What asking every detector gave: the match, and the detectors that refused or raised."""
+
+    match: CheckpointMatch | None = None
+    refusals: list[tuple[str, str]] = field(default_factory=list)  # (plugin, message)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (plugin, "Type: message")
+
+    @property
+    def refusal(self) -> str | None:
+        """The refusals as one line, or None."""
+        if not self.refusals:
+            return None
+        return "; ".join(f"the checkpoint detector of plugin '{p}' refused it: {m}" for p, m in self.refusals)
+
+    @property
+    def error(self) -> str | None:
+        """The detectors that raised, as one line, or None."""
+        if not self.errors:
+            return None
+        return "; ".join(f"the checkpoint detector of plugin '{p}' raised {m}" for p, m in self.errors)
 
 
 def _env_list(var: str) -> list[str] | None:
@@ -75,12 +120,37 @@ def _truthy(var: str) -> bool:
     return os.environ.get(var, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def available_entry_points() -> dict[str, metadata.EntryPoint]:
-    """Entry points of group ``srcore`` by name (the first distribution wins on a clash)."""
-    found: dict[str, metadata.EntryPoint] = {}
+def grouped_entry_points() -> dict[str, list[metadata.EntryPoint]]:
+    """Entry points of group ``srcore`` by name, one per distribution; two or more is a clash."""
+    found: dict[str, dict[str, metadata.EntryPoint]] = {}
     for ep in metadata.entry_points(group=GROUP):
-        found.setdefault(ep.name, ep)
-    return found
+        dist = _dist_name(ep) or ep.value
+        found.setdefault(ep.name, {}).setdefault(metadata.Prepared.normalize(dist), ep)
+    return {name: list(by_dist.values()) for name, by_dist in found.items()}
+
+
+def available_entry_points() -> dict[str, metadata.EntryPoint]:
+    """Entry points of group ``srcore`` by name (on a clash the first; ``load`` fails them all)."""
+    return {name: eps[0] for name, eps in grouped_entry_points().items()}
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str | None:
+    return ep.dist.metadata["Name"] if ep.dist else None
+
+
+def _info_of(ep: metadata.EntryPoint) -> PluginInfo:
+    return PluginInfo(ep.name, distribution=_dist_name(ep), version=ep.dist.version if ep.dist else None,
+                      module=ep.value)
+
+
+def _clash_infos(name: str, eps: Sequence[metadata.EntryPoint]) -> list[PluginInfo]:
+    """One failed record per distribution of a clashing entry-point name, each naming all of them."""
+    infos = [_info_of(ep) for ep in eps]
+    dists = " and ".join(f"{i.distribution or '?'} {i.version or ''}".strip() for i in infos)
+    for info in infos:
+        info.error = (f"entry point '{name}' (group {GROUP}) is declared by {len(infos)} distributions, "
+                      f"{dists}: neither is loaded; uninstall all but one")
+    return infos
 
 
 class PluginManager:
@@ -90,6 +160,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
+        self.clashing: list[PluginInfo] = []  # further distributions of a clashing name (plugins[name] has the first)
         self._registries: Registries | None = None
         self._loaded = False
 
@@ -100,7 +171,8 @@ class PluginManager:
             return self
         self._loaded = True
         block = set(blocked) | set(_env_list("SRCORE_BLOCK_PLUGINS") or [])
-        eps = available_entry_points()
+        grouped = grouped_entry_points()
+        eps = {name: group[0] for name, group in grouped.items()}
         if only:
             unknown = [n for n in only if n not in eps and n != CORE]
             if unknown:
@@ -121,19 +193,18 @@ class PluginManager:
             if name in block:
                 self.pm.set_blocked(name)
                 continue
+            if len(grouped[name]) > 1:
+                first, *rest = _clash_infos(name, grouped[name])
+                self.plugins[name] = first
+                self.clashing.extend(rest)
+                continue
             self._load_entry_point(eps[name])
         if CORE not in block:
             self.register(importlib.import_module(BUILTIN_MODULE), CORE, distribution="srcore")
         return self
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
-        dist = ep.dist
-        info = PluginInfo(
-            ep.name,
-            distribution=dist.metadata["Name"] if dist else None,
-            version=dist.version if dist else None,
-            module=ep.value,
-        )
+        info = _info_of(ep)
         self.plugins[ep.name] = info
         try:
             obj = ep.load()
@@ -173,7 +244,7 @@ class PluginManager:
         """Call every plugin's registrar hooks, one plugin at a time, and collect components."""
         if self._registries is not None:
             return self._registries
-        regs = Registries()
+        regs = Registries(PluginStatus(installed=set(grouped_entry_points())))
         failed: set[str] = set()
         for hook_name, kind in _REGISTRAR_HOOKS.items():
             caller = getattr(self.pm.hook, hook_name)
@@ -198,22 +269,45 @@ class PluginManager:
                     info.traceback = traceback.format_exc()
         for name, info in self.plugins.items():
             info.components = regs.of_plugin(name)
+        assert regs.status is not None
+        regs.status.failed = {n: i.error for n, i in self.plugins.items() if i.error is not None}
+        regs.status.loaded = {n for n, i in self.plugins.items() if i.ok}
         self._registries = regs
         return regs
 
     def detect_checkpoint(self, state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
-        """First plugin whose ``srcore_detect_checkpoint`` recognises the state dict, asked in
-        ``detection_order``: a catch-all detector (spandrel) marks its hook ``trylast``."""
+        """The match of ``detect`` (None when no detector recognises the state dict)."""
+        return self.detect(state_dict).match
+
+    def detect(self, state_dict: Mapping[str, Any]) -> Detection:
+        """Ask each plugin's ``srcore_detect_checkpoint`` in ``detection_order`` until one matches.
+
+        A ``CheckpointRefusal`` (or any ``CheckpointError``) is the detector's word for "mine, but
+        not loadable" and is kept for the user; any other exception is a broken detector: it is
+        recorded on the plugin (``srcore plugins`` shows it) and the next detector is asked.
+        """
+        found = Detection()
         for impl in self.detection_order():
-            if impl.plugin_name not in self.plugins or not self.plugins[impl.plugin_name].ok:
+            info = self.plugins.get(impl.plugin_name)
+            if info is None or not info.ok:
                 continue
             try:
                 match = impl.function(state_dict=state_dict)
-            except Exception:
+            except CheckpointRefusal as exc:
+                found.refusals.append((info.name, _one_line(exc)))
+                continue
+            except Exception as exc:  # a broken detector must not hide the others
+                if isinstance(exc, CheckpointError):
+                    found.refusals.append((info.name, _one_line(exc)))
+                    continue
+                info.detection_error = f"{type(exc).__name__}: {_one_line(exc)}"
+                info.traceback = traceback.format_exc()
+                found.errors.append((info.name, info.detection_error))
                 continue
             if match is not None:
-                return match
-        return None
+                found.match = match
+                return found
+        return found
 
     def detection_order(self) -> list[Any]:
         """Detector hookimpls as pluggy calls them (last registered first: the core before the
@@ -223,8 +317,22 @@ class PluginManager:
         return sorted(impls, key=lambda i: rank[id(i)])
 
     def info(self) -> list[PluginInfo]:
+        """Every plugin record (clashing distributions each have one), the core first."""
         self.registries  # noqa: B018 - fills the component lists
-        return sorted(self.plugins.values(), key=lambda p: (p.name != CORE, p.name))
+        for impl in self.detection_order():
+            if impl.plugin_name in self.plugins:
+                self.plugins[impl.plugin_name].detection = "tryfirst" if impl.tryfirst else (
+                    "trylast" if impl.trylast else "yes")
+        every = [*self.plugins.values(), *self.clashing]
+        return sorted(every, key=lambda p: (p.name != CORE, p.name, p.distribution or ""))
+
+    def failed(self) -> list[PluginInfo]:
+        """The plugins that failed to load or register (a broken detector alone is not a failure)."""
+        return [p for p in self.info() if not p.ok]
+
+
+def _one_line(exc: BaseException) -> str:
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
 
 
 _managers: dict[tuple[tuple[str, ...] | None, tuple[str, ...]], PluginManager] = {}

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from srcore.errors import (
     AmbiguousComponentError,
+    CheckpointError,
     ComponentError,
     ConfigError,
     DuplicateComponentError,
@@ -108,11 +109,46 @@ def _input_hint(err: Mapping[str, Any]) -> str:
     return f" (got {value[:60]})" if len(value) <= 200 else ""
 
 
+@dataclass
+class PluginStatus:
+    """Which plugins the registries were built from, so a missing id can say why it is missing."""
+
+    failed: dict[str, str] = field(default_factory=dict)  # name -> error
+    loaded: set[str] = field(default_factory=set)
+    installed: set[str] = field(default_factory=set)  # entry-point names, loaded or not
+
+
+class UnavailableComponentError(UnknownComponentError):
+    """The id names a plugin that failed, is not loaded or is not installed: say that, not
+    "unknown" with a list of unrelated ids."""
+
+    def __init__(self, kind: str, ref: str, message: str) -> None:
+        self.kind, self.ref, self.close = kind, ref, []
+        KeyError.__init__(self, message)
+
+
+def _unavailable(kind: str, ref: str, status: PluginStatus | None, close: list[str]) -> str | None:
+    """Why ``ref`` is not registered when its plugin is the reason, else None."""
+    if status is None or ":" not in ref:
+        return None
+    plugin = ref.split(":", 1)[0]
+    if plugin in status.failed:
+        return f"{kind} {ref} belongs to plugin {plugin}, which failed to load: {status.failed[plugin]}"
+    if plugin in status.loaded:
+        return None
+    if plugin in status.installed:
+        return (f"{kind} {ref} belongs to plugin {plugin}, which is installed but not loaded "
+                "(see --plugin, SRCORE_LOAD_PLUGINS, SRCORE_BLOCK_PLUGINS)")
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"{kind} {ref} belongs to plugin {plugin}, which is not installed (see `srcore plugins`).{hint}"
+
+
 class Registry:
     """Components of one kind, addressed by ``plugin:name`` or a unique bare name."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, status: PluginStatus | None = None) -> None:
         self.kind = kind
+        self.status = status
         self._items: dict[str, Component] = {}
 
     def add(self, component: Component) -> None:
@@ -136,8 +172,15 @@ class Registry:
             if len(found) > 1:
                 raise AmbiguousComponentError(self.kind, ref, [c.id for c in found])
         names = list(self._items) + [c.name for c in self._items.values()]
-        close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
-        raise UnknownComponentError(self.kind, ref, dict.fromkeys(close), self._items)
+        close = list(dict.fromkeys(difflib.get_close_matches(ref, names, n=3, cutoff=0.5)))
+        why = _unavailable(self.kind, ref, self.status, close)
+        if why is not None:
+            raise UnavailableComponentError(self.kind, ref, why)
+        err = UnknownComponentError(self.kind, ref, close, self._items)
+        if self.status is not None and self.status.failed:  # a bare name may be a failed plugin's
+            failed = ", ".join(sorted(self.status.failed))
+            err.args = (f"{err.args[0]} Failed to load, so not searched: plugin(s) {failed} (see `srcore plugins`).",)
+        raise err
 
     def __contains__(self, ref: object) -> bool:
         try:
@@ -159,8 +202,9 @@ class Registry:
 class Registries:
     """One registry per kind, built fresh for each run from the loaded plugins."""
 
-    def __init__(self) -> None:
-        self.by_kind: dict[Kind, Registry] = {k: Registry(k) for k in KINDS}
+    def __init__(self, status: PluginStatus | None = None) -> None:
+        self.status = status
+        self.by_kind: dict[Kind, Registry] = {k: Registry(k, status) for k in KINDS}
 
     def __getitem__(self, kind: Kind) -> Registry:
         return self.by_kind[kind]
@@ -280,3 +324,9 @@ class CheckpointMatch:
     params: dict[str, Any]
     state_dict: dict[str, Any]
     note: str = ""
+
+
+class CheckpointRefusal(CheckpointError):
+    """Raised by ``srcore_detect_checkpoint`` for a file that is the plugin's but cannot be loaded
+    (a truncated release, a variant it does not support): the message reaches the user as is,
+    instead of "no installed plugin recognises this state dict"."""
