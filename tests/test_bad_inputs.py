@@ -55,6 +55,10 @@ def _weights(d: Path) -> None:
     nan["body.0.weight"][0, 0, 0, 0] = float("nan")
     torch.save(nan, d / "nan.pth")
     save_file(nan, str(d / "nan.safetensors"), metadata=TINY_MD)
+    torch.save({}, d / "emptydict.pth")
+    save_file(sd, str(d / "badmeta.safetensors"), metadata={**TINY_MD, "params": "{scale: 2"})
+    (d / "badckpt").mkdir()
+    (d / "badckpt" / "meta.json").write_text("{not json")
     inf = {k: v.clone() for k, v in sd.items()}
     inf["body.2.bias"][0] = float("inf")
     torch.save(inf, d / "inf.pth")
@@ -151,6 +155,7 @@ CASES = [
     case("eval-c-trunc-safetensors", "{ev} -c {d}/trunc.safetensors --data ok --scale 2",
          "not a valid safetensors file", "trunc.safetensors"),
     case("eval-c-nan", "{ev} -c {d}/nan.safetensors --data ok --scale 2", "nan.safetensors", "NaN"),
+    case("eval-c-bad-meta-json", "{ev} -c {d}/badckpt --data ok --scale 2", "badckpt/meta.json"),
     case("eval-c-empty-pth", "{ev} -c {d}/empty.pth --data ok --scale 2 --model core:tiny", "empty.pth", "empty"),
     # -- eval: LPIPS / FID weight files
     case("eval-lpips-code-pickle", "{ev} {bic} --metrics psnr,lpips --metric-param lpips.backbone_weights={d}/code.pth",
@@ -173,6 +178,8 @@ CASES = [
     case("upscale-tensor-pth", up("tensor.pth"), "tensor.pth", "Tensor"),
     case("upscale-code-pickle", up("code.pth"), "code.pth", "argparse.Namespace"),
     case("upscale-trunc-pth", up("trunc.pth"), "trunc.pth"),
+    case("upscale-empty-dict", up("emptydict.pth"), "emptydict.pth", "empty dict"),
+    case("upscale-bad-params-metadata", up("badmeta.safetensors"), "badmeta.safetensors", "params"),
     case("upscale-wrong-keys", up("wrongkeys.pth", "--model core:tiny"), "wrongkeys.pth", "core:tiny", "missing"),
     case("upscale-trunc-safetensors", up("trunc.safetensors"), "not a valid safetensors file", "trunc.safetensors"),
     case("upscale-random-safetensors", up("rand.safetensors"), "not a valid safetensors file", "rand.safetensors"),
@@ -194,6 +201,8 @@ CASES = [
          "-o", "afile/x.safetensors"),
     case("export-onnx-o-unwritable", "export {d}/good.safetensors --format onnx -o {d}/afile/x.onnx",
          "-o", "afile/x.onnx"),
+    case("export-check-image-corrupt", "export {d}/good.safetensors --format onnx -o {d}/x.onnx "
+         "--check-image {d}/corrupt/a.png", "corrupt/a.png"),
     case("export-onto-its-input", "export {d}/good.safetensors --format safetensors", "good.safetensors", "input"),
     # -- config show
     case("config-unknown-recipe", "config show -r srcnn:nosuch", "recipe", "srcnn:nosuch"),
@@ -234,7 +243,10 @@ BROKEN_BEFORE = {
     "upscale-inf-pth": "exit 0, black image written", "upscale-device-tpu9": TRACEBACK,
     "upscale-glean-random": TRACEBACK, "upscale-glean-code-pickle": TRACEBACK, "upscale-glean-list": TRACEBACK,
     "export-trunc-safetensors": TRACEBACK, "export-nan": "exit 0, NaN model exported",
-    "export-o-unwritable": TRACEBACK, "export-onto-its-input": "exit 0, the input file replaced",
+    "export-o-unwritable": TRACEBACK, "export-check-image-corrupt": "x.onnx written, then the error",
+    "eval-c-bad-meta-json": TRACEBACK, "upscale-bad-params-metadata": TRACEBACK,
+    "upscale-empty-dict": "'no state dict found; top-level keys: ' (empty), file not named",
+    "export-onto-its-input": "exit 0, the input file replaced",
     "config-bad-set-value": "two lines", "config-unknown-key": "two lines", "config-set-form": "two lines",
     "config-bad-yaml": "five lines",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,22 +29,18 @@ def export(checkpoint: str, fmt: str, output: str | None, model: str | None, par
     from srcore.cli.common import get_manager
     from srcore.engine.checkpoint import load_checkpoint, resolve_checkpoint_path
     from srcore.errors import SrcoreError
-    from srcore.export import check_onnx, export_onnx, export_safetensors, sample_photo
+    from srcore.export import check_onnx, export_onnx, export_safetensors
 
     out = _output_path(resolve_checkpoint_path(checkpoint), output, fmt)
+    img = _check_image(check_image) if fmt == "onnx" else None  # a bad image fails before anything is written
     loaded = load_checkpoint(checkpoint, model=model, params=parse_params(params) or None,
                              manager=get_manager(plugins))
     if fmt == "safetensors":
         export_safetensors(loaded, out)
         click.echo(f"wrote {out} ({loaded.component.id})")
         return
+    assert img is not None
     export_onnx(loaded, out, opset=opset)
-    if check_image:
-        from srcore.data.io import read_image
-
-        img = read_image(check_image)
-    else:
-        img = sample_photo()
     report = check_onnx(loaded, out, img)
     click.echo(f"wrote {out} ({loaded.component.id}); onnxruntime vs PyTorch on a {tuple(img.shape[-2:])} image: "
                f"max |diff| {report['max_abs_diff']:.2e}, mean {report['mean_abs_diff']:.2e}")
@@ -62,3 +59,14 @@ def _output_path(src: Path, output: str | None, fmt: str) -> Path:
     check_writable(out, option)
     refuse_inputs_as_outputs([out], [src])
     return out
+
+
+def _check_image(path: str | None) -> Any:
+    """The image ONNX and PyTorch are compared on: the given file, else a real photograph."""
+    if path is None:
+        from srcore.export import sample_photo
+
+        return sample_photo()
+    from srcore.data.io import read_image
+
+    return read_image(path)

@@ -379,6 +379,8 @@ def _read_weights(p: Path, prefer_ema: bool) -> tuple[dict[str, torch.Tensor], d
         sd, md = load_safetensors(p)
         return canonical_keys(sd), md, None
     obj = read_torch_file(p, "checkpoint")
+    if isinstance(obj, Mapping) and not obj:
+        raise CheckpointError(f"{p}: the file holds an empty dict, no weights")
     try:
         return unwrap_state(obj), {}, None
     except CheckpointError as exc:  # a list, a tensor, a dict without tensors: say which file
