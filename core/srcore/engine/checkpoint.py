@@ -416,13 +416,15 @@ def load_checkpoint(
         model = md["model"]
         model_params = {**_metadata_params(md, p), **model_params}
     elif model is None:
-        match = manager.detect_checkpoint(state)
-        if match is None:
-            raise CheckpointError(_quietly(_no_match_message, p, state, registries))
+        found = manager.detect(state)
+        if found.match is None:  # a refusal is the plugin's own one-line reason; a crash names the detector
+            raise CheckpointError(f"{p}: {found.refusal}" if found.refusal else
+                                  _quietly(_no_match_message, p, state, registries, found.error))
+        match = found.match
         model, state = match.model, canonical_keys(match.state_dict)
         model_params = {**match.params, **model_params}
         notes.append(_detected_note(match))
-    comp = registries.models.get(model)
+    comp = _model_component(registries, model, p)
     module, cfg = _build(comp, model_params)
     problem = _fit(module, state)
     if problem is not None:
@@ -438,6 +440,30 @@ def load_checkpoint(
     module.eval()
     assert comp.info is not None
     return LoadedModel(module, comp, comp.info, cfg.model_dump(mode="json"), run_config, str(p), notes)
+
+
+def _model_component(registries: Any, model: str, p: Path) -> Component:
+    """The registered model; for a checkpoint folder whose plugin is not installed, the
+    distribution its meta.json recorded, so the user knows what to pip install."""
+    from srcore.errors import UnknownComponentError
+    from srcore.plugins import recorded_requirement
+
+    try:
+        return registries.models.get(model)
+    except UnknownComponentError as exc:
+        meta = _meta_or_empty(p / "meta.json") if p.is_dir() else {}
+        need = recorded_requirement(model, meta.get("plugins") or {}, registries)
+        if need is None:
+            raise
+        raise CheckpointError(f"{p}: {exc}; this run needs {need} (recorded in meta.json): pip install it") from None
+
+
+def _meta_or_empty(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _build(comp: Component, params: Mapping[str, Any]) -> tuple[nn.Module, Any]:
@@ -469,16 +495,19 @@ def _metadata_params(md: Mapping[str, str], p: Path) -> dict[str, Any]:
 
 
 def _quietly(func: Any, *args: Any) -> Any:
-    """Call ``func`` with logging and warnings off: ranking builds every model, and their
-    build-time messages (GLEAN without a latent bank, torch deprecations) are noise beside the
-    one error line."""
+    """Call ``func`` with logging, warnings, stdout and stderr off: ranking builds every model,
+    and their build-time messages (GLEAN without a latent bank, torch deprecations, a plugin's
+    print) are noise beside the one error line."""
+    import contextlib
+    import io
     import logging
     import warnings
 
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return func(*args)
     finally:
@@ -489,8 +518,9 @@ def _short(exc: Exception, n: int = 6) -> str:
     return short_error(exc, n)
 
 
-def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: Any) -> str:
-    """Rank registered models by how many of the file's (key, shape) pairs they share."""
+def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: Any, crashed: str | None = None) -> str:
+    """Rank registered models by how many of the file's (key, shape) pairs they share: 90 % for
+    keys and shapes, 10 % for the similarity of the key names, so a score is within [0, 100] %."""
     scores: list[tuple[float, str]] = []
     for comp in registries.models:
         try:
@@ -504,12 +534,13 @@ def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: An
         same_shape = sum(1 for k in ours.keys() & theirs.keys() if ours[k] == theirs[k])
         union = len(ours.keys() | theirs.keys()) or 1
         name_sim = difflib.SequenceMatcher(None, " ".join(sorted(ours)), " ".join(sorted(theirs))).ratio()
-        scores.append(((same_key + same_shape) / (2 * union) + 0.1 * name_sim, comp.id))
+        scores.append((0.9 * (same_key + same_shape) / (2 * union) + 0.1 * name_sim, comp.id))
     scores.sort(reverse=True)
     best = ", ".join(f"{cid} ({s:.0%} match)" for s, cid in scores[:3]) or "no models registered"
     keys = ", ".join(list(state)[:5])
+    lead = f"{crashed}, and no other installed plugin" if crashed else "no installed plugin"
     return (
-        f"{p}: no installed plugin recognises this state dict (first keys: {keys}). "
+        f"{p}: {lead} recognises this state dict (first keys: {keys}). "
         f"Closest registered models: {best}. Name it with --model ID (and -p KEY=VALUE for its parameters)."
     )
 
