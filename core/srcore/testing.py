@@ -7,13 +7,17 @@ Fixtures:
   returns the registries; it is unregistered when the test ends.
 
 Conformance: ``check_conformance(registries, plugin)`` builds every component of a plugin from
-its default config; models run forward on CPU at each declared scale and must give the right
-shape with finite values.
+its default config; models run forward and backward on CPU at each declared scale and must give
+the right shape with finite values; every recipe's defaults are validated against the
+registries as ``srcore train`` validates them (a misspelt ``model.params`` key is a problem here,
+not at the first ``srcore train``). ``recipes_preflight=True`` also runs each recipe's preflight
+(``srcore config check``), which needs its data: give it with ``overrides``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +119,20 @@ def check_model(comp: Component, scale: int) -> str | None:
     return None
 
 
-def check_conformance(registries: Registries, plugin: str, kinds: tuple[str, ...] = ("model",)) -> list[str]:
+def check_conformance(
+    registries: Registries,
+    plugin: str,
+    kinds: tuple[str, ...] = ("model", "recipe"),
+    recipes_preflight: bool = False,
+    overrides: Sequence[str] = (),
+) -> list[str]:
     """Problems found in ``plugin``'s components (an empty list means it conforms).
 
-    A component whose default config needs pretrained weights that are not on this machine
-    (``MissingWeightsError``, e.g. a VGG perceptual loss) is not a conformance problem.
+    ``kinds`` selects what is checked: models (every declared scale), recipes (defaults
+    validated), and any other kind (built from its default config). A component whose default
+    config needs pretrained weights that are not on this machine (``MissingWeightsError``, e.g.
+    a VGG perceptual loss) is not a conformance problem. ``recipes_preflight`` runs the preflight
+    of every recipe with ``overrides`` (``--set`` strings such as ``data.train.hr=DIR``) applied.
     """
     from srcore.errors import MissingWeightsError
 
@@ -132,10 +145,56 @@ def check_conformance(registries: Registries, plugin: str, kinds: tuple[str, ...
                 if kind == "model":
                     assert comp.info is not None
                     problems.extend(p for s in comp.info.scales if (p := check_model(comp, s)))
+                elif kind == "recipe":
+                    problems.extend(check_recipe(registries, comp))
                 elif comp.builder is not None:
                     comp.build({})
             except MissingWeightsError:
                 continue
             except Exception as exc:  # report every component, not just the first failure
                 problems.append(f"{comp.id}: {type(exc).__name__}: {exc}")
-    return problems
+    if recipes_preflight:
+        problems.extend(p for comp in registries.recipes if comp.plugin == plugin
+                        for p in check_recipe_preflight(registries, comp, overrides))
+    return list(dict.fromkeys(problems))  # a recipe's config problem is found by both checks
+
+
+def check_recipe(registries: Registries, comp: Component) -> list[str]:
+    """The recipe's defaults validated as ``srcore train -r ID`` validates them, one line per problem."""
+    from srcore.config import deep_merge, validate_run_config
+    from srcore.errors import ConfigError
+
+    try:
+        validate_run_config(deep_merge(comp.extra["defaults"], {"recipe": comp.id}), registries)
+    except ConfigError as exc:
+        return [f"{comp.id}: {p}" for p in exc.problems]
+    return []
+
+
+@dataclass
+class _Manager:
+    """What the engine's ``build_run``/``check_run`` need of a plugin manager."""
+
+    registries: Registries
+
+
+def check_recipe_preflight(registries: Registries, comp: Component, overrides: Sequence[str] = ()) -> list[str]:
+    """The recipe's preflight on the CPU (``srcore config check -r ID -s ...``), one line per problem."""
+    from srcore.config import resolve_run_config
+    from srcore.engine import dist as D
+    from srcore.engine.loop import build_run, check_run
+    from srcore.engine.preflight import PreflightError
+    from srcore.errors import ConfigError, SrcoreError
+
+    manager, dinfo = _Manager(registries), D.DistInfo()
+    try:
+        cfg = resolve_run_config(registries, recipe=comp.id, overrides=list(overrides))
+        dev = D.device_for("cpu", dinfo)
+        check_run(cfg, manager, build_run(cfg, manager, dev), dev, dinfo)
+    except PreflightError as exc:
+        return [f"{comp.id}: preflight: {p}" for p in exc.problems]
+    except ConfigError as exc:
+        return [f"{comp.id}: {p}" for p in exc.problems]
+    except SrcoreError as exc:
+        return [f"{comp.id}: {exc}"]
+    return []
