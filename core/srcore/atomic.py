@@ -15,11 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from srcore.errors import SrcoreError
-
-
-def temp_name(path: Path) -> Path:
-    """Hidden sibling of ``path`` that the result is written under until it is complete."""
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+from srcore.outputs import temp_path
 
 
 def check_writable(path: str | Path, what: str, error: type[SrcoreError] = SrcoreError) -> Path:
@@ -43,7 +39,7 @@ def atomic_target(path: str | Path, what: str, error: type[SrcoreError] = Srcore
     """Yield a temporary path to write; it replaces ``path`` when the block succeeds and is
     removed when it fails. ``OSError`` (no such folder, read-only, disk full) becomes ``error``."""
     p = check_writable(path, what, error)
-    tmp = temp_name(p)
+    tmp = temp_path(p)  # .<name>.incomplete-<pid>, the tree's one temp-name convention
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
