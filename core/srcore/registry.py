@@ -139,8 +139,8 @@ def _unavailable(kind: str, ref: str, status: PluginStatus | None, close: list[s
     if plugin in status.installed:
         return (f"{kind} {ref} belongs to plugin {plugin}, which is installed but not loaded "
                 "(see --plugin, SRCORE_LOAD_PLUGINS, SRCORE_BLOCK_PLUGINS)")
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return f"{kind} {ref} belongs to plugin {plugin}, which is not installed (see `srcore plugins`).{hint}"
+    hint = f"did you mean {', '.join(close)}?" if close else "see `srcore plugins`"
+    return f"{kind} {ref} belongs to plugin {plugin}, which is not installed ({hint})"
 
 
 class Registry:
