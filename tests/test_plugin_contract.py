@@ -271,3 +271,26 @@ def test_run_folder_names_the_distribution_to_install(site: Path, image: Path, t
     assert error_line(res) == (f"error: {ckpt}: model imdn:imdn belongs to plugin imdn, which is not installed "
                                "(see `srcore plugins`); this run needs sr-plugin-imdn 0.1.0 (recorded in meta.json): "
                                "pip install it")
+
+
+def test_training_step_example_of_the_authoring_page_runs(tmp_path: Path) -> None:
+    """docs/plugin-authoring.md section 5: the step module, registered as plugin ``tvstep``, conforms
+    and its recipe's preflight builds the step and feeds it one batch."""
+    import importlib.util
+
+    from srcore.testing import check_conformance
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "plugin-authoring.md").read_text()
+    (block,) = re.findall(r"```python example=step\n(.*?)```", page, re.S)
+    (tmp_path / "tvstep_example.py").write_text(block)
+    spec = importlib.util.spec_from_file_location("tvstep_example", tmp_path / "tvstep_example.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    manager = PluginManager().load(only=["core"])
+    manager.register(module, "tvstep")
+    regs = manager.registries
+    assert regs.steps.get("tvstep:tv").config_cls is module.TvParams
+    assert check_conformance(regs, "tvstep", recipes_preflight=True) == []
+    bad = check_conformance(regs, "tvstep", kinds=(), recipes_preflight=True, overrides=["stages.0.step_params.tv=-1"])
+    assert bad == ["tvstep:tiny-tv-x2: stages.0.step_params.tv: Input should be greater than or equal to 0 (got -1)"]
