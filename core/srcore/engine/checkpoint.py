@@ -98,18 +98,7 @@ def state_dict_cpu(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").clone().contiguous() for k, v in canonical_keys(sd).items()}
 
 
-# -- atomic writing --------------------------------------------------------------------------------
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a temp file in the same folder; a failed write leaves neither file nor temp."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
+# -- writing run checkpoints -----------------------------------------------------------------
 
 def save_run_checkpoint(
     run_dir: Path,
@@ -270,11 +259,10 @@ def mark_best(run_dir: Path, ckpt: Path) -> Path:
 
 def load_training_state(ckpt: Path) -> dict[str, Any]:
     """Optimizer, scheduler, counters and RNG states; tensors and plain values only (no code)."""
+    from srcore.weights_io import read_torch_file
+
     path = ckpt / "training_state.pt"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, foreign or malicious files alike
-        raise CheckpointError(f"cannot read {path}: {_short(exc, 1)}") from None
+    state = read_torch_file(path, "training state")
     if not isinstance(state, dict) or "global_step" not in state:
         raise CheckpointError(f"{path} is not a srcore training state")
     return state

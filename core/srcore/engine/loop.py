@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from srcore.atomic import write_atomic
 from srcore.config import RunConfig, config_to_dict
 from srcore.engine import checkpoint as C
 from srcore.engine import dist as D
@@ -220,7 +221,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
     best: dict[str, Any] | None = state.get("best") if state else None
     last_metrics: dict[str, float] = {}
     if main:
-        C.atomic_write_text(run_dir / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+        write_atomic(run_dir / "config.json", json.dumps(config_to_dict(cfg), indent=2), "run configuration")
         if resume:
             truncate_log(run_dir, global_step)
     monitor = Monitor(run_dir, cfg.train.tensorboard, enabled=main)

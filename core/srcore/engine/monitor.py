@@ -108,8 +108,10 @@ def truncate_log(run_dir: Path, step: int) -> None:
     """Drop log rows after ``step`` (a resumed run rewrites what the killed one logged)."""
     path = Path(run_dir) / "log.jsonl"
     if path.is_file():
+        from srcore.atomic import write_atomic
+
         rows = [r for r in read_log(run_dir) if r.get("step", 0) <= step]
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows), "training log")
 
 
 def plot_curves(run_dir: Path, out: Path | None = None) -> Path | None:

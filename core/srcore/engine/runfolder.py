@@ -78,20 +78,16 @@ def _try_flock(fd: int) -> bool:
 
 
 def clean_stale_temp(run_dir: Path) -> list[str]:
-    """Remove temp checkpoint folders a killed run left (safe: the caller holds the run's lock)."""
+    """Remove temp files and checkpoint folders a killed run left (safe: the caller holds the run's lock)."""
     from srcore.engine.checkpoint import CKPT_DIR
+    from srcore.outputs import remove_stale_temps
 
+    removed = [path.name for path in remove_stale_temps(Path(run_dir))]  # config.json, log.jsonl ...
     root = Path(run_dir) / CKPT_DIR
-    removed: list[str] = []
-    if not root.is_dir():
-        return removed
-    for pattern in STALE_PATTERNS:
+    for pattern in STALE_PATTERNS if root.is_dir() else ():
         for path in root.glob(pattern):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             removed.append(path.name)
-    for path in Path(run_dir).glob(".*.tmp*"):
-        path.unlink(missing_ok=True)
-        removed.append(path.name)
     if removed:
         print(f"note: removed {len(removed)} temporary file(s) left by an interrupted run in {run_dir}: "
               f"{', '.join(sorted(removed)[:4])}", file=sys.stderr)
