@@ -294,3 +294,19 @@ def test_training_step_example_of_the_authoring_page_runs(tmp_path: Path) -> Non
     assert check_conformance(regs, "tvstep", recipes_preflight=True) == []
     bad = check_conformance(regs, "tvstep", kinds=(), recipes_preflight=True, overrides=["stages.0.step_params.tv=-1"])
     assert bad == ["tvstep:tiny-tv-x2: stages.0.step_params.tv: Input should be greater than or equal to 0 (got -1)"]
+
+
+def test_plugins_listing_shows_detection_and_training_steps() -> None:
+    from click.testing import CliRunner
+
+    from srcore.cli.plugins_cmd import plugins
+
+    res = CliRunner().invoke(plugins, ["--plugin", "core"])
+    assert res.exit_code == 0, res.output
+    assert "    training steps:  core:adversarial, core:supervised\n" in res.output
+    assert "    checkpoints:     detected (srcore_detect_checkpoint)\n" in res.output
+    res = CliRunner().invoke(plugins, ["--plugin", "core", "--json", "--check"])
+    assert res.exit_code == 0, res.output
+    (core,) = [p for p in json.loads(res.output) if p["name"] == "core"]
+    assert core["training_steps"] == ["core:adversarial", "core:supervised"]
+    assert core["checkpoint_detection"] == {"provided": True, "order": "yes", "error": None}
