@@ -71,7 +71,12 @@ def srcore_register_recipes(register: RecipeRegistrar) -> None:
 def srcore_detect_checkpoint(state_dict: Mapping[str, Any]) -> CheckpointMatch | None:
     """Say which registered model a plain state dict (e.g. an authors' release) belongs to.
 
-    Return ``CheckpointMatch(model="plugin:name", params={...}, state_dict=converted)`` with the
+    ``state_dict`` is already unwrapped (``params_ema``/``state_dict``/... wrappers, tensors only)
+    and its ``module.``/``_orig_mod.`` prefixes are stripped. Return
+    ``CheckpointMatch(model="plugin:name", params={...}, state_dict=converted, note=...)`` with the
     model's config derived from tensor shapes and the state dict converted to the model's own
-    key names, or ``None`` when the file is not one of this plugin's.
+    key names, or ``None`` when the file is not one of this plugin's (every file passes every
+    detector: say no quickly, never fail). Raise ``srcore.registry.CheckpointRefusal(reason)``
+    when the file is this plugin's but cannot be loaded: the reason is the user's error. Any other
+    exception is recorded as this plugin's detection failure and the next detector is asked.
     """
