@@ -48,7 +48,7 @@ def test_bank_loads_user_weights_and_says_so(tmp_path, caplog) -> None:
         torch.testing.assert_close(model.generator.state_dict()[key], value)
     wrong = tmp_path / "wrong.pt"
     torch.save({"g_ema": StyleGAN2Generator(32, 16, 2, 1, max_channels=16).state_dict()}, wrong)
-    with pytest.raises(SrcoreError, match="not a StyleGAN2 generator of size 64"):
+    with pytest.raises(SrcoreError, match="does not fit a StyleGAN2 generator of size 64"):
         GLEAN(GLEANConfig(**SMALL, stylegan2_weights=str(wrong)))
     with pytest.raises(SrcoreError, match="file not found"):
         GLEAN(GLEANConfig(**SMALL, stylegan2_weights=str(tmp_path / "missing.pt")))

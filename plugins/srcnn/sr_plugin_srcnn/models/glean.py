@@ -22,7 +22,7 @@ from torch import nn
 from srcore.errors import SrcoreError
 from srcore.nn.rrdb import RRDB
 from srcore.registry import StrictModel
-from srcore.weights_io import read_mapping
+from srcore.weights_io import load_into, read_mapping
 
 from .stylegan2 import StyleGAN2Generator
 
@@ -72,12 +72,8 @@ def load_bank_weights(bank: StyleGAN2Generator, path: str, key: str | None) -> N
     state = read_mapping(p, "GLEAN stylegan2_weights")
     if key and isinstance(state, dict) and key in state:
         state = state[key]
-    missing, unexpected = bank.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise SrcoreError(
-            f"GLEAN stylegan2_weights {p}: not a StyleGAN2 generator of size {bank.size} in the rosinality layout "
-            f"(missing {len(missing)} keys e.g. {missing[:3]}, unexpected {len(unexpected)} e.g. {unexpected[:3]})"
-        )
+    load_into(bank, state, p, "GLEAN stylegan2_weights",
+              f"a StyleGAN2 generator of size {bank.size} in the rosinality layout")
 
 
 class GLEAN(nn.Module):
