@@ -45,7 +45,12 @@ def _preact(channels: int, batch_norm: bool) -> nn.Module:
 
 class DRRN(nn.Module):
     """h0 = conv_in(x); u_0 = h0; u_i = conv_b(act(conv_a(act(u_{i-1})))) + h0 (conv_a/conv_b shared);
-    output = conv_out(act(u_U)) + x. Convs 3x3 without bias."""
+    output = conv_out(act(u_U)) + x. Convs 3x3 without bias.
+
+    Init: the release's ``msra`` filler, Caffe's default FAN_IN variant, N(0, sqrt(2 / (9 * in))).
+    (The fan-out formula of the PyTorch ports gives the 1-channel output conv std 0.47, an output
+    of std ~10 at the start, which the clipped SGD then needs thousands of steps to undo.)
+    """
 
     def __init__(self, cfg: DRRNConfig) -> None:
         super().__init__()
@@ -57,7 +62,8 @@ class DRRN(nn.Module):
         self.act_b = nn.ModuleList(_preact(c, cfg.batch_norm) for _ in range(cfg.units))
         self.act_out = _preact(c, cfg.batch_norm)
         self.conv_out = conv3x3(c, 1, bias=False)
-        normal_init_(self)
+        for conv in (self.conv_in, self.conv_a, self.conv_b, self.conv_out):
+            nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h0 = self.conv_in(x)
