@@ -52,7 +52,8 @@ RAISING = '''from srcore import hookimpl
 
 @hookimpl
 def srcore_detect_checkpoint(state_dict):
-    if "raisenet.head.weight" in state_dict:
+    head = state_dict["raisenet.head.weight"]  # a KeyError on every other file: the bug to report
+    if head.ndim == 4:
         raise ValueError("cannot parse the header")
     return None
 '''
@@ -217,6 +218,8 @@ def write_state(path: Path, key: str) -> Path:
 
 
 def test_raising_detector_is_named_and_recorded(site: Path, on_path: Path, image: Path, tmp_path: Path) -> None:
+    import torch
+
     ckpt = write_state(tmp_path / "raise.pth", "raisenet.head.weight")
     res = srcore(site, "upscale", str(ckpt), str(image), "-o", str(tmp_path / "out"), "--plugin", "raisedet")
     assert res.returncode == 2
@@ -229,11 +232,16 @@ def test_raising_detector_is_named_and_recorded(site: Path, on_path: Path, image
         error_line(res),
     ), res.stderr
     manager = PluginManager().load(only=["raisedet"])
-    assert manager.detect_checkpoint({"raisenet.head.weight": 1}) is None
+    assert manager.detect_checkpoint({"raisenet.head.weight": torch.zeros(4, 3, 3, 3)}) is None
     info = {p.name: p for p in manager.info()}["raisedet"]
     assert info.ok and info.detection == "yes"  # its other components would keep working
     assert info.as_dict()["checkpoint_detection"] == {
         "provided": True, "order": "yes", "error": "ValueError: cannot parse the header"}
+    listing = srcore(site, "plugins", "--plugin", "raisedet")  # probes each detector with a foreign file
+    assert listing.returncode == 0
+    assert ("raisedet  (sr-plugin-raisedet 0.1.0)  ok\n"
+            "    checkpoints:     detected (srcore_detect_checkpoint)\n"
+            "    detection:       FAILED: KeyError: 'raisenet.head.weight'\n") in listing.stdout
 
 
 def test_refusing_detector_reason_reaches_the_user(site: Path, image: Path, tmp_path: Path) -> None:

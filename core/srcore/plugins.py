@@ -309,6 +309,13 @@ class PluginManager:
                 return found
         return found
 
+    def probe_detectors(self) -> None:
+        """Show every detector a state dict that is nobody's, as each user's load does: one that
+        raises (a ``KeyError`` on a foreign file, typically) is recorded on its plugin."""
+        import torch
+
+        self.detect({"srcore.probe.weight": torch.zeros(1)})
+
     def detection_order(self) -> list[Any]:
         """Detector hookimpls as pluggy calls them (last registered first: the core before the
         entry-point plugins), with every ``tryfirst`` before and every ``trylast`` after the rest."""
@@ -364,3 +371,16 @@ def set_override(manager: PluginManager | None) -> PluginManager | None:
 def reset_plugins() -> None:
     """Forget loaded managers (tests, or after installing a plugin)."""
     _managers.clear()
+
+
+def recorded_requirement(model_id: str, recorded: Mapping[str, Any], registries: Registries) -> str | None:
+    """``sr-plugin-imdn 0.1.0`` when ``model_id``'s plugin is not installed and a checkpoint's
+    ``meta.json`` (``recorded``: its ``plugins`` mapping) names the distribution it came from."""
+    plugin = model_id.split(":", 1)[0] if ":" in model_id else None
+    entry = recorded.get(plugin) if plugin else None
+    status = registries.status
+    if not isinstance(entry, Mapping) or not entry.get("distribution"):
+        return None
+    if status is not None and (plugin in status.installed or plugin in status.loaded):
+        return None
+    return " ".join(str(x) for x in (entry["distribution"], entry.get("version")) if x)

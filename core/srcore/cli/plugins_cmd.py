@@ -25,7 +25,9 @@ DETECTION = {"yes": "detected (srcore_detect_checkpoint)",
 def plugins(as_json: bool, show_tb: bool, check: bool, plugins: tuple[str, ...]) -> None:
     """List plugins: distribution, version, components by kind, checkpoint detection and training
     steps; failed plugins with their error (exit 0 unless --check)."""
-    infos = get_manager(plugins).info()
+    manager = get_manager(plugins)
+    manager.probe_detectors()
+    infos = manager.info()
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
     else:
