@@ -318,3 +318,36 @@ def test_plugins_listing_shows_detection_and_training_steps() -> None:
     (core,) = [p for p in json.loads(res.output) if p["name"] == "core"]
     assert core["training_steps"] == ["core:adversarial", "core:supervised"]
     assert core["checkpoint_detection"] == {"provided": True, "order": "yes", "error": None}
+
+
+def test_closest_model_scores_are_percentages_and_ranking_is_silent(tmp_path: Path, capfd) -> None:
+    """A state dict of core:tiny itself scores 100 % (was 110 %); a model that prints and warns
+    while it is built for the ranking (GLEAN's latent-bank note) stays silent."""
+    import logging
+
+    import torch
+    from torch import nn
+
+    from srcore import hookimpl
+    from srcore.engine.checkpoint import load_checkpoint
+    from srcore.errors import CheckpointError
+
+    class Noisy:
+        @hookimpl
+        def srcore_register_models(self, register):
+            def build(cfg):
+                print("noisy: building")
+                logging.getLogger("noisy").warning("noisy: random initialisation")
+                return nn.Conv2d(3, 3, 1)
+
+            register("noisy", build, scales=(1,))
+
+    manager = PluginManager().load(only=["core"])
+    manager.register(Noisy(), "noisy")
+    torch.save(manager.registries.build("model", "core:tiny").state_dict(), tmp_path / "tiny.pth")
+    capfd.readouterr()
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(tmp_path / "tiny.pth", manager=manager)
+    assert "Closest registered models: core:tiny (100% match), " in str(err.value)
+    assert all(0 <= int(s) <= 100 for s in re.findall(r"\((\d+)% match\)", str(err.value)))
+    assert capfd.readouterr() == ("", "")
