@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import re
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ def grouped_entry_points() -> dict[str, list[metadata.EntryPoint]]:
     found: dict[str, dict[str, metadata.EntryPoint]] = {}
     for ep in metadata.entry_points(group=GROUP):
         dist = _dist_name(ep) or ep.value
-        found.setdefault(ep.name, {}).setdefault(metadata.Prepared.normalize(dist), ep)
+        found.setdefault(ep.name, {}).setdefault(re.sub(r"[-_.]+", "-", dist).lower(), ep)  # PEP 503 name
     return {name: list(by_dist.values()) for name, by_dist in found.items()}
 
 
