@@ -145,3 +145,13 @@ def test_reading_rules() -> None:
     assert argv_of("srcore config check -r ... -s ...") == ["config", "check", "-r", PLACEHOLDER, "-s", PLACEHOLDER]
     assert argv_of("srcore eval ... --metrics psnr") == ["eval", "--metrics", "psnr"]
     assert argv_of("$ SRCORE_LOAD_PLUGINS=a srcore plugins") == ["plugins"]
+
+
+def test_authoring_page_documents_every_model_keyword() -> None:
+    """The keyword table of docs/plugin-authoring.md names every ModelInfo field (a new field
+    without a row fails here)."""
+    from srcore.registry import ModelInfo
+
+    page = (ROOT / "docs" / "plugin-authoring.md").read_text()
+    rows = set(re.findall(r"^\| `(\w+)` \|", page, re.M))
+    assert [f for f in ModelInfo.model_fields if f not in rows] == []
