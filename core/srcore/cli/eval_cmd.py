@@ -7,7 +7,6 @@ HR cropped to a multiple of the scale and stored as 8 bits, SR measured as an 8-
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import click
 
 from srcore.cli.common import get_manager, handle_errors, plugin_option
 from srcore.errors import SrcoreError
+from srcore.progress import progress_option
 
 
 def _csv_list(value: str | None) -> list[str]:
@@ -31,11 +31,11 @@ def _scales(value: str | None) -> list[int]:
     return out
 
 
-def _progress(desc: str, total: int | None) -> Any:
-    from tqdm import tqdm
+def _progress(desc: str, total: int | None, enabled: bool | None) -> Any:
+    from srcore.progress import bar
 
     def wrap(items: Iterable[Any]) -> Iterable[Any]:
-        return tqdm(items, desc=desc, total=total, unit="img", leave=False, disable=None, file=sys.stderr)
+        return bar(items, desc=desc, total=total, unit="img", enabled=enabled)
 
     return wrap
 
@@ -74,6 +74,9 @@ def _progress(desc: str, total: int | None) -> Any:
 @click.option("--cond", "--t", "cond_text",
               help="(a) Condition value(s) for conditional models, comma-separated (FxSR t: 0,0.5,1 gives one "
               "row per value, the perception-distortion table).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Threads that read, resize and measure images [default: CPU cores, at most 4].")
+@progress_option
 @plugin_option
 @handle_errors
 def eval_cmd(
@@ -82,7 +85,7 @@ def eval_cmd(
     y_convention: str, degradation: str, no_quantize: bool, per_image: bool, strict_metrics: bool,
     metric_params: tuple[str, ...], json_path: str | None,
     csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, with_bicubic: bool,
-    with_self_ensemble: bool, cond_text: str | None,
+    with_self_ensemble: bool, cond_text: str | None, workers: int | None, progress: bool | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Evaluate (a) --checkpoint on --data at --scale, (b) --sr-dir against --hr-dir, or
@@ -159,7 +162,8 @@ def eval_cmd(
                 label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
                 desc = f"{name} x{scale}" if scale else name
                 results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
-                                           quantize=not no_quantize, progress=_progress(desc, total), device=dev))
+                                           quantize=not no_quantize, progress=_progress(desc, total, progress),
+                                           device=dev, workers=workers))
     protocol = {
         "channel": "rgb" if rgb else "y", "y_convention": y_convention,
         "crop_border": crop_border if crop_border is not None else "scale",
@@ -278,14 +282,14 @@ def _sources(
         if not resolve_set(hr_dir, root).is_dir():
             raise SrcoreError(f"--hr-dir {hr_dir} is not a folder (give the folder of HR images, or a named set)")
         files = hr_files_of(hr_dir, root)
-        yield set_display_name(resolve_set(hr_dir, root)), "", ev.folder_pairs(Path(sr_dir), files, scale), len(files)
+        yield set_display_name(resolve_set(hr_dir, root)), "", ev.folder_jobs(Path(sr_dir), files, scale), len(files)
         return
     assert scale is not None
     deg = _degradation(degradation, scale, registries)
     for spec in _csv_list(data):
         ds = make_eval_dataset(spec, scale=scale, root=root, degradation=deg)
         if mode == "bicubic" or with_bicubic:
-            yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_pairs(ds), len(ds)
+            yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_jobs(ds), len(ds)
         if mode == "bicubic":
             continue
         for ensemble, kind in variants:

@@ -88,9 +88,40 @@ def ssim(
 
 
 class _Measured(PerImageMetric):
+    """PSNR/SSIM: a pure function of the measured (Y, cropped, 0..255) images.
+
+    ``srcore eval`` measures such metrics in worker threads (``thread_safe``), prepares each
+    image once for all metrics with the same ``prep_key`` and records the values in order
+    with ``add``.
+    """
+
+    thread_safe = True
+
     def __init__(self, crop_border: int = 0, y_channel: bool = False, y_convention: YConvention = "matlab") -> None:
         self.crop_border, self.y_channel, self.y_convention = crop_border, y_channel, y_convention
         super().__init__()
+
+    @property
+    def prep_key(self) -> tuple[int, bool, str]:
+        """Metrics with equal keys see the same measured images."""
+        return self.crop_border, self.y_channel, self.y_convention
+
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW [0, 1] -> what ``from_measured`` compares."""
+        return self._prep(x)
+
+    def from_measured(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """Per-image values of already prepared images; stateless, safe in any thread."""
+        raise NotImplementedError
+
+    def per_image(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
+        assert hr is not None, f"{self.name.upper()} needs a reference"
+        return self.from_measured(self._prep(sr), self._prep(hr))
+
+    def add(self, values: torch.Tensor) -> None:
+        """Record per-image values computed outside ``update`` (by ``from_measured``)."""
+        self._sum += float(values.sum().item())
+        self._count += values.numel()
 
     @property
     def min_size(self) -> int:
@@ -107,9 +138,8 @@ class PSNR(_Measured):
     name = "psnr"
     higher_is_better = True
 
-    def per_image(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
-        assert hr is not None, "PSNR needs a reference"
-        return psnr(self._prep(sr), self._prep(hr))
+    def from_measured(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return psnr(sr, hr)
 
 
 class SSIM(_Measured):
@@ -124,6 +154,5 @@ class SSIM(_Measured):
         """The 11x11 window must fit in what the border crop leaves."""
         return 2 * self.crop_border + self.window
 
-    def per_image(self, sr: torch.Tensor, hr: torch.Tensor | None) -> torch.Tensor:
-        assert hr is not None, "SSIM needs a reference"
-        return ssim(self._prep(sr), self._prep(hr), win=self.window)
+    def from_measured(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return ssim(sr, hr, win=self.window)
