@@ -34,6 +34,22 @@ class ComponentRef(Section):
     params: dict[str, Any] = Field(default_factory=dict, description="Options of the component.")
 
 
+class PretrainedConfig(Section):
+    """Weights a network starts from (fine-tuning): any file ``srcore.load_checkpoint`` reads."""
+
+    path: str = Field(description="A run folder, checkpoint folder, release .pth or .safetensors file.")
+    param_key: str | None = Field(None, description="Entry of a wrapped .pth to use, e.g. 'params' or 'params_ema' "
+                                  "(default: params_ema, then params, state_dict ...).")
+    strict: bool = Field(True, description="Refuse missing, unexpected or reshaped tensors; false loads what fits "
+                         "and lists the rest.")
+
+
+class TrainedRef(ComponentRef):
+    """A network the run trains: a component, optionally started from pretrained weights."""
+
+    pretrained: PretrainedConfig | None = Field(None, description="Start from these weights (not on resume).")
+
+
 class NetRef(ComponentRef):
     kind: Literal["model", "discriminator"] = Field("model", description="Registry the id is looked up in.")
 
@@ -85,7 +101,7 @@ class StageConfig(Section):
     losses: list[LossTerm] = Field(default_factory=lambda: [LossTerm(id="core:l1")])
     optim: OptimConfig = Field(default_factory=OptimConfig, description="Generator optimizer.")
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    discriminator: ComponentRef | None = None
+    discriminator: TrainedRef | None = None
     gan: GanConfig = Field(default_factory=GanConfig)
     optim_d: OptimConfig = Field(default_factory=OptimConfig)
     schedule_d: ScheduleConfig = Field(default_factory=ScheduleConfig)
@@ -161,7 +177,7 @@ class RunConfig(Section):
     out_dir: str = "runs"
     recipe: str | None = Field(None, description="Recipe these defaults came from (informational).")
     plugins: list[str] = Field(default_factory=list, description="Plugins the run needs.")
-    model: ComponentRef
+    model: TrainedRef
     nets: dict[str, NetRef] = Field(
         default_factory=dict, description="Further networks for plugin steps (by role)."
     )

@@ -63,6 +63,9 @@ def _saved_config(run_dir: str | None, name: str | None) -> Path:
 @plugin_option
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default: out_dir/name).")
 @click.option("--name", help="Run name (the folder under out_dir).")
+@click.option("--pretrained", type=click.Path(exists=True), metavar="FILE",
+              help="Start the generator from FILE (a release, run folder or BasicSR params_ema .pth): "
+                   "model.pretrained.path; see docs/training.md.")
 @click.option("--resume", is_flag=True,
               help="Continue from the newest checkpoint that verifies; alone (no -r/-c) it reads the "
                    "run's config.json.")
@@ -71,8 +74,8 @@ def _saved_config(run_dir: str | None, name: str | None) -> Path:
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to log.jsonl).")
 @handle_errors
 def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ...], plugins: tuple[str, ...],
-          run_dir: str | None, name: str | None, resume: bool, device: str | None, nproc: int,
-          no_progress: bool) -> None:
+          run_dir: str | None, name: str | None, pretrained: str | None, resume: bool, device: str | None,
+          nproc: int, no_progress: bool) -> None:
     """Train a model from a recipe and/or config files.
 
     \b
@@ -88,6 +91,7 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
 
     manager = get_manager(plugins)
     extra = [f"name={name}"] if name else []
+    extra += [f"model.pretrained.path={pretrained}"] if pretrained else []
     if resume and not recipe and not configs:
         configs = (str(_saved_config(run_dir, name)),)
     cfg = resolve_run_config(manager.registries, recipe=recipe, files=configs, overrides=[*overrides, *extra])

@@ -73,9 +73,18 @@ class StepSetup:
     device: torch.device
     extra_networks: dict[str, nn.Module] = field(default_factory=dict)  # carried between stages
     make_optimizer: Callable[[Iterator[nn.Parameter] | list[Any], OptimConfig], torch.optim.Optimizer] | None = None
+    load_pretrained: bool = True  # ``ref.pretrained`` weights are read at a stage's start, not on resume
+    notes: list[str] = field(default_factory=list)  # what ``build`` loaded, for the engine to print
 
     def build(self, kind: Kind, ref: ComponentRef) -> Any:
-        return self.registries.build(kind, ref.id, ref.params)
+        """The component ``ref`` names; a discriminator with ``pretrained`` starts from those weights."""
+        built = self.registries.build(kind, ref.id, ref.params)
+        if getattr(ref, "pretrained", None) is not None and self.load_pretrained:
+            from srcore.engine.finetune import load_pretrained
+
+            where = f"stages.{self.run.stages.index(self.stage)}.{kind}" if self.stage in self.run.stages else kind
+            self.notes.append(load_pretrained(built, ref, where))
+        return built
 
     def network(self, role: str) -> nn.Module:
         """A network of ``run.nets`` by role, built once and reused by later stages."""

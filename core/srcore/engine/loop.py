@@ -117,11 +117,13 @@ class RunParts:
     metrics: list[tuple[str, Any]]
     conditions: list[float | None]
     problems: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def build_run(cfg: RunConfig, manager: Any, dev: torch.device, dataset: Any = None,
-              eval_sets: Mapping[str, Any] | None = None) -> RunParts:
-    """The generator, datasets and metrics of ``cfg``; a generator that cannot be built stops here."""
+              eval_sets: Mapping[str, Any] | None = None, pretrained: bool = True) -> RunParts:
+    """The generator (from ``model.pretrained`` unless ``pretrained`` is off: a resume), datasets and
+    metrics of ``cfg``; a generator that cannot be built stops here, other problems are collected."""
     regs = manager.registries
     comp = regs.models.get(cfg.model.id)
     mparams = comp.parse_config(cfg.model.params, where="model.params")
@@ -139,6 +141,12 @@ def build_run(cfg: RunConfig, manager: Any, dev: torch.device, dataset: Any = No
     if cfg.train.channels_last and dev.type == "cuda":
         generator = generator.to(memory_format=torch.channels_last)
     problems: list[str] = []
+    notes: list[str] = []
+    if pretrained and cfg.model.pretrained is not None:
+        from srcore.engine.finetune import load_pretrained
+
+        _collect(problems, "model.pretrained", lambda: notes.append(load_pretrained(generator, cfg.model, "model",
+                                                                                    manager)))
     data = _collect(problems, "data.train", lambda: dataset if dataset is not None else
                     _train_dataset(cfg, scale, comp.info, regs))
     val_sets = _collect(problems, "val.sets", lambda: dict(eval_sets) if eval_sets is not None else
@@ -147,7 +155,7 @@ def build_run(cfg: RunConfig, manager: Any, dev: torch.device, dataset: Any = No
     conditions: list[float | None] = list(cfg.val.condition) if comp.info.condition else [None]
     if comp.info.condition and not conditions:
         conditions = [0.0]
-    return RunParts(comp, mparams, scale, generator, data, val_sets, metrics, conditions, problems)
+    return RunParts(comp, mparams, scale, generator, data, val_sets, metrics, conditions, problems, notes)
 
 
 def check_run(cfg: RunConfig, manager: Any, parts: RunParts, dev: torch.device, dinfo: D.DistInfo) -> Any:
@@ -203,7 +211,9 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
     ckpt, state, saved_cfg = _resume_point(run_dir, resume, cfg, dinfo)
     seed_all(seed)
 
-    parts = build_run(cfg, manager, dev, dataset, eval_sets)
+    parts = build_run(cfg, manager, dev, dataset, eval_sets, pretrained=ckpt is None)
+    for note in parts.notes if main else ():
+        print(f"note: {note}", file=sys.stderr)
     if cfg.train.preflight:
         report = check_run(cfg, manager, parts, dev, dinfo)
         if main:
@@ -239,8 +249,10 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
             continue
         step_comp = regs.steps.get(stage.step)
         setup = StepSetup(cfg, stage, step_comp.parse_config(stage.step_params, where=f"stages.{si}.step_params"),
-                          generator, regs, dev, extra)
+                          generator, regs, dev, extra, load_pretrained=not (state and si == start_stage))
         tstep = step_comp.builder(setup)  # type: ignore[misc]
+        for note in setup.notes if main else ():
+            print(f"note: {note}", file=sys.stderr)
         if stage.ema_decay is None:
             ema = None  # an average of earlier stages' weights says nothing about this stage's
         elif ema is None:
@@ -345,7 +357,8 @@ def _collect(problems: list[str], where: str, build: Any) -> Any:
     try:
         return build()
     except SrcoreError as exc:
-        problems.append(f"{where}: {one_line(exc)}")
+        msg = one_line(exc)
+        problems.append(msg if msg.startswith(where) else f"{where}: {msg}")
         return None
 
 

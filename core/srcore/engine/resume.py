@@ -20,6 +20,7 @@ from srcore.errors import SrcoreError
 
 APPLIED = tuple(re.compile(p) for p in (
     r"^(name|out_dir|recipe)$",
+    r"^(model|stages\.\d+\.discriminator)\.pretrained",  # read at a run's start only
     r"^train\.(device|log_every|save_every|keep_last|tensorboard|samples|preflight)$",
     r"^val\.",
     r"^data\.root$",
@@ -61,7 +62,7 @@ def config_changes(saved: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[li
     added: set[str] = set()
     for key in sorted(a.keys() | b.keys()):
         old, now = a.get(key, "<absent>"), b.get(key, "<absent>")
-        if old == now:
+        if old == now or {repr(old), repr(now)} == {"None", "'<absent>'"}:  # a field added since: same thing
             continue
         m = NEW_STAGE.match(key)
         if m and int(m.group(1)) >= n_saved and key not in a:  # stages appended after the trained ones
