@@ -62,10 +62,33 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     return (x * w.view(shape)).sum(dim=dim, keepdim=True) + 16.0 / 255.0
 
 
+# A value this close (in 8-bit levels) below a half level is taken as the half itself.
+HALF_LEVEL_TOLERANCE = 1e-9
+
+
 def quantize(x: torch.Tensor) -> torch.Tensor:
     """Round [0, 1] values to the nearest of 256 levels, as storing a uint8 image does.
 
     Rounds half away from zero like MATLAB's ``uint8()`` (``torch.round`` rounds half to even).
+    Exact halves are common: bicubic upsampling by an integer factor has dyadic weights, so
+    k + 0.5 levels occur in exact arithmetic, and a float64 sum lands 1e-14 above or below
+    depending on the summation order (BLAS, MATLAB and BasicSR differ). Values within
+    ``HALF_LEVEL_TOLERANCE`` below a half therefore round up too, so the stored image does not
+    depend on the order; a genuine value that close to a half has probability ~1e-9 per pixel.
     """
     v = x.clamp(0, 1) * 255.0
-    return torch.floor(v + 0.5) / 255.0
+    return torch.floor(v + (0.5 + HALF_LEVEL_TOLERANCE)) / 255.0
+
+
+def exact_float64(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float64; a float32 copy of an 8-bit image (k/255 rounded to float32, as the
+    readers and datasets hand images over) becomes the exact k/255.
+
+    Plain ``.double()`` keeps the float32 error (~1e-8), which is enough to move the exact
+    half levels of a later bicubic upsampling to either side, i.e. to change stored pixels.
+    """
+    x64 = x.to(torch.float64)
+    if x.dtype == torch.float64:
+        return x64
+    levels = quantize(x64)
+    return levels if torch.equal(levels.to(x.dtype), x) else x64

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import torch
 
 from srcore.atomic import write_atomic
+from srcore.data.color import exact_float64
 from srcore.data.color import quantize as quantize_8bit
 from srcore.errors import SrcoreError
 from srcore.metrics.weights import MissingWeightsError
@@ -203,8 +204,8 @@ def _batch(
     if sr.shape != hr.shape:
         raise SrcoreError(f"{set_name}/{name}: SR is {tuple(sr.shape)} but HR is {tuple(hr.shape)}")
     check_size(f"{set_name}/{name}", tuple(hr.shape[-2:]), metrics)
-    sr_b = sr.unsqueeze(0).to(device=device, dtype=torch.float64)
-    hr_b = hr.unsqueeze(0).to(device=device, dtype=torch.float64)
+    sr_b = exact_float64(sr.unsqueeze(0)).to(device)
+    hr_b = exact_float64(hr.unsqueeze(0)).to(device)
     return (quantize_8bit(sr_b) if quantize else sr_b), hr_b
 
 
@@ -267,7 +268,7 @@ def _bicubic_pair(dataset: Any, index: int) -> Pair:
 
     item = dataset[index]
     hr = item["hr"]
-    sr = imresize(item["lr"].unsqueeze(0).double(), dataset.scale, size=tuple(hr.shape[-2:]))[0]
+    sr = imresize(exact_float64(item["lr"].unsqueeze(0)), dataset.scale, size=tuple(hr.shape[-2:]))[0]
     return item["name"], sr.clamp(0, 1), hr
 
 
