@@ -125,13 +125,13 @@ def test_out_of_memory_without_tile_retries_with_tiles():
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return net(x)
 
-    up = Upscaler(fwd, ModelInfo(scales=(2,)), 2)
+    up = Upscaler(fwd, ModelInfo(scales=(2,), tile_exact=True, receptive_field=7), 2)  # non-exact: never retried
     lr = photo(120, 152)
     with torch.no_grad():
         sr = super_resolve(up, lr)
         expected = net(lr[None]).clamp(0, 1)
     assert calls[0] == (120, 152) and len(calls) > 2
-    assert max(calls[-1]) <= 64  # the retries ended with tiles that fit
+    assert max(calls[-1]) <= 100  # the retries ended with tiles that fit
     assert (sr - expected).abs().max() <= 1 / 255
 
 

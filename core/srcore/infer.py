@@ -6,16 +6,23 @@
   MATLAB-bicubic upsampled input;
 * pre-upsampled models (SRCNN, VDSR): the input is MATLAB-bicubic upsampled, kept in float;
 * size requirements: inputs are reflect-padded to ``size_multiple``/``min_size`` and cropped back;
-* tiling: overlapping tiles with feathered (linear-ramp) blending; the full image stays on the
-  CPU and only one tile at a time is on the device, so device memory is bounded by the tile;
+* tiling: the full image stays on the CPU and only one tile at a time is on the device, so device
+  memory is bounded by the tile. Tile-exact models (``ModelInfo.tile_exact``) get tiles whose
+  context covers the receptive field, each cropped to its core: the result is the untiled one bit
+  for bit. Other models get feathered (linear-ramp) blending and a warning, since their global
+  statistics (channel attention, image-wide norms) differ per tile;
+* memory budget (``max_memory``): a tile-exact model whose estimated activations exceed it is
+  tiled automatically;
 * x8 self-ensemble: the 8 dihedral transforms averaged in float, clamped once at the end;
 * condition maps (FxSR's ``t``): a scalar or a per-pixel map at LR size, tiled with the input.
 
-Without ``tile``, an out-of-memory error retries with tiles (512, 256, ... 64).
+Without ``tile``, an out-of-memory error of a tile-exact model retries with tiles (512, 256, ... 64);
+other models are never tiled behind the user's back (the error says to pass ``tile``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from srcore.errors import SrcoreError
 from srcore.registry import ModelInfo
 
 Forward = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -36,6 +44,16 @@ class Upscaler:
     forward: Forward
     info: ModelInfo
     scale: int
+    name: str = "model"
+    module: nn.Module | None = None  # for the memory probe's hooks
+
+
+class TilingWarning(UserWarning):
+    """Tiling a model that is not tile-exact: the output differs from the untiled one."""
+
+
+class OutOfMemoryError(SrcoreError):
+    """Out of memory with a model that tiling would change; the user must ask for tiles."""
 
 
 def as_upscaler(model: Any) -> Upscaler:
@@ -46,7 +64,26 @@ def as_upscaler(model: Any) -> Upscaler:
     def forward(x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         return module(x) if cond is None else module(x, cond)
 
-    return Upscaler(forward, model.info, model.scale)
+    component = getattr(model, "component", None)
+    return Upscaler(forward, model.info, model.scale, getattr(component, "id", "model"), module)
+
+
+def _ceil_to(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def exact_margin(info: ModelInfo) -> int | None:
+    """Context each side (network input pixels, a multiple of size_multiple) for bit-exact tiles."""
+    if not info.tile_exact or info.receptive_field is None:
+        return None
+    return _ceil_to(info.receptive_field, info.size_multiple)
+
+
+def _warn_not_exact(up: Upscaler) -> None:
+    # warnings' default filter shows one message once: once per model and process
+    why = "not tile-exact" if not up.info.tile_exact else "tile-exact but its receptive field is unknown"
+    warnings.warn(f"{up.name} is {why}: tiled output differs from untiled (seams, per-tile statistics)",
+                  TilingWarning, stacklevel=4)
 
 
 def _device_of(model: Any) -> torch.device:
@@ -76,6 +113,32 @@ def condition_map(cond: float | torch.Tensor | None, lr: torch.Tensor) -> torch.
     return c.expand(n, 1, h, w).contiguous()
 
 
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: forwards (tiles x ensemble passes) done for the current image."""
+
+
+@dataclass
+class _Job:
+    """One image's settings, passed down to every forward of its ensemble passes."""
+
+    up: Upscaler
+    scale: int
+    tile: int | None
+    overlap: int | None
+    max_memory: int | None
+    dev: torch.device
+    progress: Progress | None
+    done: int = 0
+    total: int = 0
+
+    def tick(self, extra: int = 0) -> None:
+        """One forward done; ``extra`` more forwards than planned (tiles of this pass)."""
+        self.total += extra
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, max(self.total, self.done))
+
+
 @torch.no_grad()
 def super_resolve(
     model: Any,
@@ -85,8 +148,14 @@ def super_resolve(
     self_ensemble: bool = False,
     overlap: int | None = None,
     device: torch.device | str | None = None,
+    max_memory: int | None = None,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
-    """RGB [0,1] LR image(s) ``(3,h,w)`` or ``(N,3,h,w)`` -> RGB SR ``(N,3,sh,sw)`` clamped to [0,1]."""
+    """RGB [0,1] LR image(s) ``(3,h,w)`` or ``(N,3,h,w)`` -> RGB SR ``(N,3,sh,sw)`` clamped to [0,1].
+
+    ``max_memory`` (bytes of activations on the device) tiles a tile-exact model whose estimated
+    untiled forward would exceed it; the result is the same bit for bit.
+    """
     from srcore.data.color import rgb_to_ycbcr, ycbcr_to_rgb
     from srcore.data.resize import imresize
 
@@ -105,22 +174,22 @@ def super_resolve(
         x, net_scale = imresize(x, scale=s), 1
         if c is not None:
             c = F.interpolate(c, size=x.shape[-2:], mode="nearest")
-    out = _ensemble(up.forward, x, c, net_scale, info, tile, overlap, dev, self_ensemble)
+    job = _Job(up, net_scale, tile, overlap, max_memory, dev, progress, total=8 if self_ensemble else 1)
+    out = _ensemble(job, x, c, self_ensemble)
     if chroma is not None:
         cbcr = imresize(chroma, size=out.shape[-2:])
         out = ycbcr_to_rgb(torch.cat([out, cbcr], dim=1))
     return out.clamp_(0, 1)
 
 
-def _ensemble(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, info: ModelInfo,
-              tile: int | None, overlap: int | None, dev: torch.device, self_ensemble: bool) -> torch.Tensor:
+def _ensemble(job: _Job, x: torch.Tensor, c: torch.Tensor | None, self_ensemble: bool) -> torch.Tensor:
     if not self_ensemble:
-        return _run_with_oom_retry(fwd, x, c, s, info, tile, overlap, dev)
+        return _run(job, x, c)
     acc = None
     for k in range(8):
         xt = _dihedral(x, k)
         ct = None if c is None else _dihedral(c, k)
-        y = _dihedral_inv(_run_with_oom_retry(fwd, xt, ct, s, info, tile, overlap, dev), k)
+        y = _dihedral_inv(_run(job, xt, ct), k)
         acc = y if acc is None else acc.add_(y)
     assert acc is not None
     return acc.div_(8)
@@ -137,27 +206,88 @@ def _dihedral_inv(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.flip(-1) if k >= 4 else x
 
 
-def _run_with_oom_retry(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, info: ModelInfo,
-                        tile: int | None, overlap: int | None, dev: torch.device) -> torch.Tensor:
-    if tile is not None or info.fixed_size is not None:
-        return run_tiled(fwd, x, c, s, info, tile or info.fixed_size, overlap, dev)  # type: ignore[arg-type]
+def _run(job: _Job, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    """One pass: tiles as asked or as the budget needs, else one forward, tiles after an OOM."""
+    info = job.up.info
+    exact = exact_margin(info) is not None
+    if job.tile is not None or info.fixed_size is not None:
+        return _run_tiles(job, x, c, job.tile or info.fixed_size)  # type: ignore[arg-type]
+    budget_tile = _budget_tile(job, x, c) if exact and job.max_memory is not None else None
+    if budget_tile is not None:
+        return _run_tiles(job, x, c, budget_tile)
     try:
-        return _run_padded(fwd, x, c, s, info, dev)
+        y = _run_padded(job.up.forward, x, c, job.scale, info, job.dev)
+        job.tick()
+        return y
     except (torch.OutOfMemoryError, RuntimeError) as exc:
         if not _is_oom(exc):
             raise
-    if dev.type == "cuda":
+    if job.dev.type == "cuda":
         torch.cuda.empty_cache()
+    if not exact:
+        raise OutOfMemoryError(f"out of memory upscaling a {x.shape[-1]}x{x.shape[-2]} image with {job.up.name}, "
+                               "which is not tile-exact; pass --tile N to tile anyway (the output will differ)")
     size = 512
     while size >= max(x.shape[-2:]) and size > 64:
         size //= 2
     while True:
         try:
-            return run_tiled(fwd, x, c, s, info, size, overlap, dev)
+            return _run_tiles(job, x, c, size)
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if not _is_oom(exc) or size <= 64:
                 raise
             size //= 2
+
+
+def _run_tiles(job: _Job, x: torch.Tensor, c: torch.Tensor | None, tile: int) -> torch.Tensor:
+    """Exact tiles for tile-exact models, feathered ones (and a warning) for the others."""
+    up = job.up
+    if exact_margin(up.info) is not None:
+        return run_exact_tiles(up.forward, x, c, job.scale, up.info, tile, job.dev, job.tick)
+    h, w = x.shape[-2:]
+    if max(h, w) > tile:
+        _warn_not_exact(up)
+    return run_tiled(up.forward, x, c, job.scale, up.info, tile, job.overlap, job.dev, job.tick)
+
+
+MIN_EXACT_TILE = 128
+"""Smallest automatic tile side: on smaller inputs oneDNN can pick another conv kernel (1-ulp changes)."""
+ACTIVATIONS_ALIVE = 6
+"""Peak memory of a forward in units of its largest layer output (measured on SRResCGAN: 4.3 GB / 0.71 GB)."""
+
+
+def activation_bytes(up: Upscaler, x: torch.Tensor, c: torch.Tensor | None, dev: torch.device) -> float:
+    """Bytes per input pixel of the largest layer output, from a small probe forward with hooks."""
+    info = up.info
+    p = _ceil_to(max(64, info.min_size), info.size_multiple)
+    xs, cs = x[:1, :, :p, :p], None if c is None else c[:1, :, :p, :p]
+    ph, pw = _pad_amounts(*xs.shape[-2:], info)
+    xs, cs = _pad(xs, ph, pw), None if cs is None else _pad(cs, ph, pw)
+    largest = [0]
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor):
+            largest[0] = max(largest[0], out.numel() * out.element_size())
+
+    handles = [sub.register_forward_hook(hook) for sub in (up.module.modules() if up.module else ())]
+    try:
+        y = up.forward(xs.to(dev), None if cs is None else cs.to(dev))
+    finally:
+        for hd in handles:
+            hd.remove()
+    largest[0] = max(largest[0], y.numel() * y.element_size())
+    return largest[0] / (xs.shape[-2] * xs.shape[-1])
+
+
+def _budget_tile(job: _Job, x: torch.Tensor, c: torch.Tensor | None) -> int | None:
+    """The tile side that keeps the estimated activations under ``max_memory``; None if untiled fits."""
+    assert job.max_memory is not None
+    h, w = x.shape[-2:]
+    per_px = ACTIVATIONS_ALIVE * activation_bytes(job.up, x, c, job.dev) * x.shape[0]
+    if per_px * h * w <= job.max_memory:
+        return None
+    side = int((job.max_memory / per_px) ** 0.5)
+    return max(side, MIN_EXACT_TILE + 2 * (exact_margin(job.up.info) or 0))
 
 
 def _pad_amounts(h: int, w: int, info: ModelInfo) -> tuple[int, int]:
@@ -219,7 +349,7 @@ def tiles(h: int, w: int, tile: int, overlap: int) -> Iterator[tuple[int, int, i
 
 
 def run_tiled(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, info: ModelInfo, tile: int,
-              overlap: int | None, dev: torch.device) -> torch.Tensor:
+              overlap: int | None, dev: torch.device, tick: Callable[[int], None] | None = None) -> torch.Tensor:
     """Overlapping tiles blended with feathered weights; one tile on the device at a time."""
     n, _, h, w = x.shape
     if overlap is None:
@@ -227,7 +357,8 @@ def run_tiled(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, inf
     overlap = min(overlap, tile // 2)
     out = None
     weight = torch.zeros(1, 1, h * s, w * s)
-    for top, left, th, tw in tiles(h, w, tile, overlap):
+    plan = list(tiles(h, w, tile, overlap))
+    for i, (top, left, th, tw) in enumerate(plan):
         xt = x[..., top : top + th, left : left + tw]
         ct = None if c is None else c[..., top : top + th, left : left + tw]
         y = _run_padded(fwd, xt, ct, s, info, dev)
@@ -238,5 +369,53 @@ def run_tiled(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, inf
         wt = (wy[:, None] * wx[None, :])[None, None]
         out[..., top * s : (top + th) * s, left * s : (left + tw) * s] += y * wt
         weight[..., top * s : (top + th) * s, left * s : (left + tw) * s] += wt
+        if tick is not None:
+            tick(len(plan) - 1 if i == 0 else 0)
     assert out is not None
     return out.div_(weight.clamp_min(1e-8))
+
+
+Span = tuple[int, int, int, int]
+"""(input start, input end, core start, core end) of a tile along one axis."""
+
+
+def exact_spans(length: int, tile: int, margin: int, multiple: int = 1, min_size: int = 1) -> list[Span]:
+    """Cores that partition ``length`` (balanced, aligned to ``multiple``), each with ``margin`` of
+    context on both sides where the image has it; a tile is at most ``tile`` long where possible."""
+    core = max(tile - 2 * margin, multiple)
+    core = _ceil_to(-(-length // -(-length // core)), multiple)  # n = ceil(length / core) equal cores
+    spans = []
+    for c0 in range(0, length, core):
+        c1 = min(c0 + core, length)
+        i1 = min(length, c1 + margin)
+        i0 = max(0, min(c0 - margin, i1 - min_size) // multiple * multiple)
+        spans.append((i0, i1, c0, c1))
+    return spans
+
+
+def run_exact_tiles(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, info: ModelInfo, tile: int,
+                    dev: torch.device, tick: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Tiles whose context covers the receptive field, each output cropped to its core: with the
+    image padded once as untiled, every kept pixel sees what it sees untiled, so the result is
+    the untiled one bit for bit (for a tile-exact model)."""
+    margin = exact_margin(info)
+    assert margin is not None, "run_exact_tiles needs a tile-exact model with a receptive field"
+    n, _, h, w = x.shape
+    ph, pw = _pad_amounts(h, w, info)
+    xp, cp = _pad(x, ph, pw), None if c is None else _pad(c, ph, pw)
+    m, lo = info.size_multiple, info.min_size
+    rows = exact_spans(h + ph, tile, margin, m, lo)
+    cols = exact_spans(w + pw, tile, margin, m, lo)
+    out = None
+    for k, ((i0, i1, c0, c1), (j0, j1, d0, d1)) in enumerate((r, q) for r in rows for q in cols):
+        ct = None if cp is None else cp[..., i0:i1, j0:j1].to(dev)
+        y = fwd(xp[..., i0:i1, j0:j1].to(dev), ct)
+        if out is None:
+            out = torch.empty(n, y.shape[1], (h + ph) * s, (w + pw) * s)
+        core = y[..., (c0 - i0) * s : (c1 - i0) * s, (d0 - j0) * s : (d1 - j0) * s]
+        out[..., c0 * s : c1 * s, d0 * s : d1 * s] = core.float().cpu()
+        del y, core
+        if tick is not None:
+            tick(len(rows) * len(cols) - 1 if k == 0 else 0)
+    assert out is not None
+    return out[..., : h * s, : w * s]

@@ -58,6 +58,18 @@ class ModelInfo(StrictModel):
     min_size: int = Field(1, description="Smallest LR height/width the model accepts.")
     fixed_size: int | None = Field(None, description="The only LR size the model accepts, if any.")
     supports_half: bool = True
+    tile_exact: bool = Field(
+        False,
+        description="Tiling with an overlap of receptive_field gives the untiled output bit for bit: "
+        "conv-only, no global statistics (whole-image pooling, channel attention, latent encoders, "
+        "image-wide norms). Unknown models are assumed not exact.",
+    )
+    receptive_field: int | None = Field(
+        None,
+        ge=0,
+        description="Input pixels each side that one output pixel depends on (network input pixels: "
+        "upsampled ones for pre-upsampled models), where known; exact tiling needs it.",
+    )
 
     @property
     def color(self) -> Literal["rgb", "y"]:
