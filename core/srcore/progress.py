@@ -11,6 +11,7 @@ stdout is never touched, so ``srcore eval ... > table.txt`` stays clean.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,7 +49,17 @@ def bar(
     from tqdm import tqdm
 
     yield from tqdm(items, desc=desc, total=total, unit=unit, leave=leave, position=position, file=sys.stderr,
-                    dynamic_ncols=True)
+                    **_screen())
+
+
+def _screen() -> dict[str, int]:
+    """stderr's size for tqdm; 80x24 for a terminal that reports 0x0 (a fresh pty does, and
+    tqdm then hides every bar); nothing (tqdm decides) when stderr is not a terminal."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24}
 
 
 @contextmanager
@@ -60,7 +71,7 @@ def phases(names: Sequence[str], *, desc: str, enabled: bool | None = None) -> I
         return
     from tqdm import tqdm
 
-    t = tqdm(total=len(names), desc=desc, unit="phase", leave=False, file=sys.stderr, dynamic_ncols=True)
+    t = tqdm(total=len(names), desc=desc, unit="phase", leave=False, file=sys.stderr, **_screen())
     started = [False]
 
     def step(name: str) -> None:

@@ -9,6 +9,7 @@ import click
 
 from srcore.cli.common import handle_errors, plugin_option
 from srcore.cli.upscale_cmd import parse_params
+from srcore.progress import progress_option
 
 
 @click.command(name="export")
@@ -21,27 +22,40 @@ from srcore.cli.upscale_cmd import parse_params
 @click.option("--check-image", type=click.Path(exists=True, dir_okay=False),
               help="Image to compare ONNX and PyTorch on (default: a scikit-image photograph).")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Max |ONNX - PyTorch| allowed.")
+@progress_option
 @plugin_option
 @handle_errors
 def export(checkpoint: str, fmt: str, output: str | None, model: str | None, params: tuple[str, ...], opset: int,
-           check_image: str | None, tolerance: float, plugins: tuple[str, ...]) -> None:
-    """Export a checkpoint to ONNX (dynamic height/width, verified) or safetensors."""
+           check_image: str | None, tolerance: float, progress: bool | None, plugins: tuple[str, ...]) -> None:
+    """Export a checkpoint to ONNX (dynamic height/width, verified) or safetensors.
+
+    Progress (on a terminal, or with --progress): one bar over the phases load, trace, check.
+    """
     from srcore.cli.common import get_manager
     from srcore.engine.checkpoint import load_checkpoint, resolve_checkpoint_path
     from srcore.errors import SrcoreError
     from srcore.export import check_onnx, export_onnx, export_safetensors
+    from srcore.progress import phases
 
     out = _output_path(resolve_checkpoint_path(checkpoint), output, fmt)
     img = _check_image(check_image) if fmt == "onnx" else None  # a bad image fails before anything is written
-    loaded = load_checkpoint(checkpoint, model=model, params=parse_params(params) or None,
-                             manager=get_manager(plugins))
+    names = ["load", "write"] if fmt == "safetensors" else ["load", "trace", "check"]
+    with phases(names, desc=f"export {fmt}", enabled=progress) as step:
+        step("load")
+        loaded = load_checkpoint(checkpoint, model=model, params=parse_params(params) or None,
+                                 manager=get_manager(plugins))
+        if fmt == "safetensors":
+            step("write")
+            export_safetensors(loaded, out)
+        else:
+            assert img is not None
+            step("trace")
+            export_onnx(loaded, out, opset=opset)
+            step("check")
+            report = check_onnx(loaded, out, img)
     if fmt == "safetensors":
-        export_safetensors(loaded, out)
         click.echo(f"wrote {out} ({loaded.component.id})")
         return
-    assert img is not None
-    export_onnx(loaded, out, opset=opset)
-    report = check_onnx(loaded, out, img)
     click.echo(f"wrote {out} ({loaded.component.id}); onnxruntime vs PyTorch on a {tuple(img.shape[-2:])} image: "
                f"max |diff| {report['max_abs_diff']:.2e}, mean {report['mean_abs_diff']:.2e}")
     if report["max_abs_diff"] > tolerance:
