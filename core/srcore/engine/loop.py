@@ -324,7 +324,8 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
                 best, improved = _track_best(best, last_metrics, cfg.val.best_metric, metrics, global_step)
                 if main:
                     if rows:
-                        sample_grid(rows, run_dir / "samples" / f"step_{global_step:07d}.png")
+                        grid = sample_grid(rows, run_dir / "samples" / f"step_{global_step:07d}.png")
+                        monitor.image(global_step, "samples", grid)
                     plot_curves(run_dir)
                     bar.write(f"step {global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
 
