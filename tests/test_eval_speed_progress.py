@@ -130,3 +130,26 @@ def test_bar_on_a_pseudo_terminal(small_set: Path):
     assert proc.returncode == 0, err
     assert "img" in err and "/5 [" in err, err  # the bar (ETA part included); drawn, then cleared
     assert b"PSNR" in stdout
+
+
+def test_cached_set_reads_each_item_once_within_its_budget():
+    from srcore.metrics.evaluate import CachedSet
+
+    class Counting:
+        scale, name = 2, "counting"
+        reads = 0
+
+        def __len__(self) -> int:
+            return 3
+
+        def __getitem__(self, i: int) -> dict:
+            Counting.reads += 1
+            return {"name": f"im{i}", "lr": torch.full((3, 4, 4), float(i)), "hr": torch.zeros(3, 8, 8)}
+
+    cached = CachedSet(Counting())
+    first, second = list(cached), list(cached)
+    assert Counting.reads == 3 and cached.scale == 2 and cached.name == "counting"
+    assert all(a is b for a, b in zip(first, second))
+    tiny = CachedSet(Counting(), budget_mb=0)  # nothing fits: every use reads again
+    list(tiny), list(tiny)
+    assert Counting.reads == 9

@@ -145,6 +145,8 @@ def eval_cmd(
     results = []
     spec_list = []
     unavailable: dict[str, str] = {}
+    sets: dict[tuple[str, int | None], Any] = {}  # one (cached) dataset per set and scale
+    n_rows, row = _row_count(mode, data, scales, conds, with_self_ensemble and not self_ensemble, with_bicubic), 0
     for scale in scales or [None]:
         crop = crop_border if crop_border is not None else (scale or 0)
         specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
@@ -157,10 +159,11 @@ def eval_cmd(
             if with_self_ensemble and not self_ensemble:
                 variants.append((True, " +x8"))
             for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
-                                                      at_scale, tile, variants, cond, dev, with_bicubic):
+                                                      at_scale, tile, variants, cond, dev, with_bicubic, sets):
                 label = "bicubic" if kind == "bicubic" else _model_label(mode, checkpoint, at_scale) + kind
                 label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
-                desc = f"{name} x{scale}" if scale else name
+                row += 1
+                desc = f"[{row}/{n_rows}] {label} {name}" + (f" x{scale}" if scale else "")
                 results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
                                            quantize=not no_quantize, progress=_progress(desc, total, progress),
                                            device=dev, workers=workers))
@@ -181,6 +184,16 @@ def eval_cmd(
     if csv_path:
         ev.write_csv(Path(csv_path), results, spec_list, per_image=True, what="--csv")
         click.echo(f"wrote {csv_path}")
+
+
+def _row_count(
+    mode: str, data: str | None, scales: list[int], conds: list[float | None], extra_ensemble: bool, with_bicubic: bool
+) -> int:
+    """How many result rows the loops below make (the progress bars say "[row/rows]")."""
+    if mode == "folder":
+        return 1
+    per_set = 1 if mode == "bicubic" else len(conds) * (1 + int(extra_ensemble) + int(with_bicubic))
+    return max(1, len(scales)) * len(_csv_list(data)) * per_set
 
 
 def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None) -> str:
@@ -267,10 +280,12 @@ def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:
 def _sources(
     mode: str, data: str | None, scale: int | None, root: Path | None, sr_dir: str | None, hr_dir: str | None,
     registries: Any, degradation: str, loaded: Any, tile: int | None, variants: list[tuple[bool, str]],
-    cond: float | None, device: Any, with_bicubic: bool = False,
+    cond: float | None, device: Any, with_bicubic: bool = False, sets: dict[Any, Any] | None = None,
 ) -> Iterable[tuple[str, str, Any, int]]:
     """(set name, row kind, (name, SR, HR) pairs, count): kind is '' for the model or for the
-    mode's only source, ' +x8' for the self-ensemble row, 'bicubic' for the baseline rows."""
+    mode's only source, ' +x8' for the self-ensemble row, 'bicubic' for the baseline rows.
+    ``sets`` keeps one dataset per (set, scale) across calls; in checkpoint mode it caches its
+    items (``CachedSet``), since several rows read the same LR."""
     from srcore.data.datasets import hr_files_of, make_eval_dataset
     from srcore.data.sets import resolve_set, set_display_name
     from srcore.metrics import evaluate as ev
@@ -286,8 +301,12 @@ def _sources(
         return
     assert scale is not None
     deg = _degradation(degradation, scale, registries)
+    sets = {} if sets is None else sets
     for spec in _csv_list(data):
-        ds = make_eval_dataset(spec, scale=scale, root=root, degradation=deg)
+        ds = sets.get((spec, scale))
+        if ds is None:
+            ds = make_eval_dataset(spec, scale=scale, root=root, degradation=deg)
+            ds = sets[(spec, scale)] = ev.CachedSet(ds) if mode == "checkpoint" else ds
         if mode == "bicubic" or with_bicubic:
             yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_jobs(ds), len(ds)
         if mode == "bicubic":

@@ -257,6 +257,40 @@ def _size(x: torch.Tensor) -> str:
     return "x".join(str(v) for v in x.shape[-2:])
 
 
+class CachedSet:
+    """An evaluation set whose items (name, LR, HR) are kept after their first use, within
+    ``SRCORE_EVAL_CACHE_MB`` (default 1024): with ``--with-bicubic``, ``--with-self-ensemble`` or
+    several ``--cond`` the same LR is otherwise read and degraded again for every row. Items
+    are deterministic (the degradation is seeded by the index), so a cached item is the item.
+    """
+
+    def __init__(self, dataset: Any, budget_mb: float | None = None) -> None:
+        self.dataset = dataset
+        mb = budget_mb if budget_mb is not None else float(os.environ.get("SRCORE_EVAL_CACHE_MB", "1024"))
+        self.budget, self.used = int(mb * 2**20), 0
+        self.items: dict[int, dict[str, Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:  # scale, name, hr_files, ... of the wrapped set
+        return getattr(self.dataset, name)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.items.get(index)
+        if item is None:
+            item = self.dataset[index]
+            size = sum(v.numel() * v.element_size() for v in item.values() if isinstance(v, torch.Tensor))
+            if self.used + size <= self.budget:
+                self.items[index] = item
+                self.used += size
+        return item
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for index in range(len(self)):
+            yield self[index]
+
+
 def bicubic_jobs(dataset: Any) -> Iterator[Job]:
     """One job per image: read it, make its LR, upsample that (for ``evaluate``'s threads)."""
     for index in range(len(dataset)):
