@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -133,3 +134,139 @@ def test_two_rank_gloo_run_trains_validates_and_dies_with_a_rank(tmp_path, srcor
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _config(tmp_path: Path, steps: int, **train: object) -> Path:
+    cfg = {
+        "model": {"id": "core:tiny", "params": {"scale": 2, "channels": 4}},
+        "data": {"train": {"hr": str(photo_folder(tmp_path / "photos")), "patch_size": 16, "batch_size": 2}},
+        "stages": [{"steps": steps, "optim": {"lr": 5e-3}, "ema_decay": 0.9, "accumulate": 2}],
+        "train": {"log_every": 1, "seed": 3, **train},
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _launch(cfg: Path, run: Path, *extra: str, nproc: int = 2) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SRCORE_DIST_TIMEOUT": "30"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "srcore", "train", "-c", str(cfg), "--run-dir", str(run), "--nproc", "2",
+         "--device", "cpu", "--plugin", "core", "--no-progress", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _wait_for(cond, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _agent(launcher: int) -> int:
+    """The torchrun process that the srcore launcher started."""
+    return next(p for p in children(launcher) if b"torch.distributed.run" in Path(f"/proc/{p}/cmdline").read_bytes())
+
+
+def _logged_steps(run: Path) -> int:
+    log = run / "log.jsonl"
+    return len(log.read_text().splitlines()) if log.is_file() else 0
+
+
+@pytest.mark.parametrize("level", ["launcher", "agent", "rank"])
+def test_no_orphans_when_any_process_level_is_killed(tmp_path, level):
+    """kill -9 of the srcore launcher, the torchrun agent or a rank: nothing of the run is left after 15 s."""
+    proc = _launch(_config(tmp_path, 100000, save_every=100000), tmp_path / "run")
+    try:
+        _wait_for(lambda: _logged_steps(tmp_path / "run") >= 2, proc)
+        tree = [proc.pid, *children(proc.pid)]
+        agent = _agent(proc.pid)
+        ranks = {rank_of(p): p for p in children(agent)}
+        assert {0, 1} <= set(ranks), ranks
+        os.kill({"launcher": proc.pid, "agent": agent, "rank": ranks[0]}[level], signal.SIGKILL)
+        t0 = time.monotonic()
+        left = tree
+        while time.monotonic() - t0 < 15 and left:
+            proc.poll()  # reap the launcher when it has exited
+            left = [p for p in tree if alive(p)]
+            time.sleep(0.1)
+        assert not left, f"still running {time.monotonic() - t0:.1f} s after kill -9 of the {level}: {left}"
+        print(f"kill -9 of the {level}: every process gone after {time.monotonic() - t0:.1f} s")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_killed_rank_is_restarted_and_the_run_ends_as_an_uninterrupted_one(tmp_path):
+    """--max-restarts 1: a rank killed after a checkpoint comes back, resumes, and the weights are bit-identical."""
+    from safetensors.torch import load_file
+
+    from srcore.engine.checkpoint import list_checkpoints
+
+    steps = 16
+    cfg = _config(tmp_path, steps, save_every=4)
+    full = _launch(cfg, tmp_path / "full")
+    killed = _launch(cfg, tmp_path / "killed", "--max-restarts", "1")
+    try:
+        _wait_for(lambda: bool(list_checkpoints(tmp_path / "killed")), killed)
+        agent = _agent(killed.pid)
+        ranks = {rank_of(p): p for p in children(agent)}
+        os.kill(ranks[1], signal.SIGKILL)
+        at_kill = int(list_checkpoints(tmp_path / "killed")[-1].name.split("_")[1])
+        out_k, _ = killed.communicate(timeout=120)
+        out_f, _ = full.communicate(timeout=120)
+        assert killed.returncode == 0, out_k.decode()[-3000:]
+        assert full.returncode == 0, out_f.decode()[-3000:]
+        assert at_kill < steps, "the run finished before the kill; the test proves nothing"
+        assert b"restart 1 after a failed worker: resuming" in out_k and b"resumed from step" in out_k
+        a, b = list_checkpoints(tmp_path / "full")[-1], list_checkpoints(tmp_path / "killed")[-1]
+        assert a.name == b.name == f"step_{steps:07d}"
+        for name in ("generator.safetensors", "generator_ema.safetensors"):
+            wa, wb = load_file(str(a / name)), load_file(str(b / name))
+            for k in wa:
+                assert torch.equal(wa[k], wb[k]), f"{name}:{k} differs after the restart from step {at_kill}"
+    finally:
+        for p in (full, killed):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_nodes_with_c10d_rendezvous_train_as_one_node_with_two_processes(tmp_path):
+    """2 "nodes" x 1 process on 127.0.0.1 (c10d rendezvous) give the weights of 1 node x 2 processes, bit for bit."""
+    from safetensors.torch import load_file
+
+    from srcore.engine.checkpoint import list_checkpoints
+
+    steps = 6
+    cfg = _config(tmp_path, steps, save_every=100)
+    one = _launch(cfg, tmp_path / "one")
+    endpoint = f"127.0.0.1:{_free_port()}"
+    nodes = [_launch(cfg, tmp_path / "two", "--nnodes", "2", "--node-rank", str(r), "--rdzv-endpoint", endpoint,
+                     "--rdzv-id", "nodes-test", nproc=1) for r in (0, 1)]
+    try:
+        for p in (one, *nodes):
+            out, _ = p.communicate(timeout=150)
+            assert p.returncode == 0, out.decode()[-3000:]
+        assert b"--rdzv-backend=c10d --rdzv-endpoint=" + endpoint.encode() in out
+        a, b = list_checkpoints(tmp_path / "one")[-1], list_checkpoints(tmp_path / "two")[-1]
+        assert a.name == b.name == f"step_{steps:07d}"
+        wa, wb = load_file(str(a / "generator.safetensors")), load_file(str(b / "generator.safetensors"))
+        for k in wa:
+            assert torch.equal(wa[k], wb[k]), k
+    finally:
+        for p in (one, *nodes):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()

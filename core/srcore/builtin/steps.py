@@ -43,7 +43,7 @@ class SupervisedStep(TrainStep):
     """Generator only: weighted sum of the stage's loss terms between SR and HR."""
 
     def __init__(self, setup: StepSetup) -> None:
-        self.networks = {"generator": setup.generator}
+        self.networks = {"generator": setup.wrap(setup.generator)}
         self.losses = build_losses(setup)
         self.optimizers = {"generator": setup.optimizer(setup.generator.parameters(), setup.stage.optim)}
 
@@ -79,7 +79,7 @@ class AdversarialStep(TrainStep):
         if "discriminator" not in setup.extra_networks:
             setup.extra_networks["discriminator"] = setup.build("discriminator", stage.discriminator).to(setup.device)
         disc = setup.extra_networks["discriminator"]
-        self.networks = {"generator": setup.generator, "discriminator": disc}
+        self.networks = {"generator": setup.wrap(setup.generator), "discriminator": setup.wrap(disc)}
         self.losses = build_losses(setup)
         self.gan = GANLoss(stage.gan.type)
         self.cfg = stage.gan

@@ -1,42 +1,122 @@
 """``srcore train``: compose the run configuration, then hand it to the engine.
 
-``--nproc N`` (N > 1) re-launches the same command under torchrun
-(``python -m torch.distributed.run --standalone --nproc-per-node N -m srcore train ...``), so
-``torchrun -m srcore train ...`` and ``srcore train --nproc N`` are the same run.
+``--nproc N`` (N > 1), ``--nnodes``/``--rdzv-endpoint`` or ``--max-restarts`` re-launch the
+same command under torchrun (``python -m torch.distributed.run ... -m srcore train ...``), so
+``torchrun -m srcore train ...`` and ``srcore train --nproc N`` are the same run. The launcher
+starts torchrun with a parent-death signal, so killing the launcher (even with -9) stops the
+agent, whose ranks in turn die with it (``srcore.engine.dist.die_with_parent``).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from srcore.cli.common import get_manager, handle_errors, plugin_option
 
-
-def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    """The torchrun command line that runs ``srcore train`` with ``argv`` on ``nproc`` processes."""
-    rest = _drop_nproc(argv)
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "srcore", "train", *rest]
+# launcher options (value-taking): torchrun's business, not the ranks'
+LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint", "--rdzv-id", "--max-restarts")
 
 
-def _drop_nproc(argv: list[str]) -> list[str]:
+@dataclass(frozen=True)
+class Launch:
+    """Where and how torchrun runs the ranks: one node (``--standalone``) or a c10d rendezvous."""
+
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+    rdzv_id: str = "srcore"
+    max_restarts: int = 0
+
+    def torchrun_args(self) -> list[str]:
+        """torchrun's options for this launch (``--nproc-per-node`` aside)."""
+        if self.rdzv_endpoint is None:
+            rdzv = ["--standalone"]
+        else:
+            rdzv = [f"--nnodes={self.nnodes}", f"--node-rank={self.node_rank}", "--rdzv-backend=c10d",
+                    f"--rdzv-endpoint={self.rdzv_endpoint}", f"--rdzv-id={self.rdzv_id}"]
+        return [*rdzv, *([f"--max-restarts={self.max_restarts}"] if self.max_restarts else [])]
+
+
+def check_launch(nproc: int, launch: Launch) -> None:
+    """One-line errors for launcher options that torchrun would reject with a traceback (or hang on)."""
+    from srcore.errors import SrcoreError
+
+    if nproc < 1:
+        raise SrcoreError(f"--nproc {nproc}: give 1 or more processes per node")
+    if launch.nnodes < 1 or launch.max_restarts < 0:
+        raise SrcoreError("--nnodes must be 1 or more and --max-restarts 0 or more")
+    if launch.nnodes > 1 and launch.rdzv_endpoint is None:
+        raise SrcoreError(f"--nnodes {launch.nnodes}: the nodes meet at a rendezvous: give --rdzv-endpoint HOST:PORT "
+                          "(the same on every node, e.g. the first node's address)")
+    if not 0 <= launch.node_rank < launch.nnodes:
+        raise SrcoreError(f"--node-rank {launch.node_rank}: must be in 0..{launch.nnodes - 1} "
+                          f"(--nnodes {launch.nnodes})")
+    if launch.rdzv_endpoint is not None and not re.fullmatch(r"\[?[\w.:-]+\]?:\d+", launch.rdzv_endpoint):
+        raise SrcoreError(f"--rdzv-endpoint {launch.rdzv_endpoint!r}: expected HOST:PORT, e.g. node01:29400")
+
+
+def torchrun_command(nproc: int, argv: list[str], launch: Launch | None = None) -> list[str]:
+    """The torchrun command line that runs ``srcore train`` with ``argv`` on ``nproc`` processes per node."""
+    rest = _drop_launch_options(argv)
+    return [sys.executable, "-m", "torch.distributed.run", *(launch or Launch()).torchrun_args(),
+            f"--nproc-per-node={nproc}", "-m", "srcore", "train", *rest]
+
+
+def _drop_launch_options(argv: list[str]) -> list[str]:
     out, skip = [], False
     for a in argv:
         if skip:
             skip = False
             continue
-        if a == "--nproc":
+        if a in LAUNCH_OPTIONS:
             skip = True
             continue
-        if a.startswith("--nproc="):
+        if a.startswith(tuple(f"{o}=" for o in LAUNCH_OPTIONS)):
             continue
         out.append(a)
     return out
+
+
+def _die_with_launcher() -> None:
+    """In torchrun's process, before exec: SIGTERM when the launcher dies (torchrun then stops its ranks)."""
+    from srcore.engine.dist import set_parent_death_signal
+
+    set_parent_death_signal(signal.SIGTERM)
+
+
+def launch_torchrun(cmd: list[str]) -> int:
+    """Run torchrun to completion; it dies with this process, whatever kills it."""
+    proc = subprocess.Popen(cmd, preexec_fn=_die_with_launcher)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to torchrun too: let it stop its ranks
+        return proc.wait()
+
+
+def elastic_restart() -> bool:
+    """True in a worker that torchrun restarted after a failure (``--max-restarts``)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    """A restarted worker resumes when the run got as far as a checkpoint, else starts over."""
+    from srcore.engine.checkpoint import list_checkpoints
+
+    found = bool(list_checkpoints(run_dir))
+    if int(os.environ.get("RANK", 0)) == 0:
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+        click.echo(f"restart {restart} after a failed worker: "
+                   f"{'resuming from the latest verified checkpoint' if found else 'no checkpoint yet, starting over'}",
+                   err=True)
+    return found
 
 
 def _saved_config(run_dir: str | None, name: str | None) -> Path:
@@ -70,12 +150,19 @@ def _saved_config(run_dir: str | None, name: str | None) -> Path:
               help="Continue from the newest checkpoint that verifies; alone (no -r/-c) it reads the "
                    "run's config.json.")
 @click.option("--device", help="cpu, cuda, cuda:1 or auto (default: the config's train.device).")
-@click.option("--nproc", type=int, default=1, show_default=True, help="Processes (DDP through torchrun).")
+@click.option("--nproc", type=int, default=1, show_default=True, help="Processes per node (DDP through torchrun).")
+@click.option("--nnodes", type=int, default=1, show_default=True, help="Nodes (each runs this command).")
+@click.option("--node-rank", type=int, default=0, show_default=True, help="This node's index, 0..nnodes-1.")
+@click.option("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous of the nodes (the same on every node).")
+@click.option("--rdzv-id", default="srcore", show_default=True, help="Rendezvous id (the same on every node).")
+@click.option("--max-restarts", type=int, default=0, show_default=True,
+              help="Restart the ranks this many times after a failure; they resume from the latest checkpoint.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to log.jsonl).")
 @handle_errors
 def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ...], plugins: tuple[str, ...],
           run_dir: str | None, name: str | None, pretrained: str | None, resume: bool, device: str | None,
-          nproc: int, no_progress: bool) -> None:
+          nproc: int, nnodes: int, node_rank: int, rdzv_endpoint: str | None, rdzv_id: str, max_restarts: int,
+          no_progress: bool) -> None:
     """Train a model from a recipe and/or config files.
 
     \b
@@ -85,20 +172,30 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
       srcore train -c my.yaml --name big --resume
       srcore train --run-dir runs/big --resume     # the run's own config.json; -s still applies
       srcore train -c my.yaml --nproc 2          # or: torchrun --nproc-per-node 2 -m srcore train -c my.yaml
+      srcore train -c my.yaml --nproc 8 --nnodes 2 --node-rank 0 --rdzv-endpoint node01:29400
     """
     from srcore.config import resolve_run_config
     from srcore.engine.loop import train as run_training
 
+    under_torchrun = int(os.environ.get("RANK", -1)) != -1
+    if os.environ.get("TORCHELASTIC_RUN_ID"):  # a worker of a torchrun agent: never outlive it
+        from srcore.engine.dist import die_with_parent
+
+        die_with_parent()
+    launch = Launch(nnodes, node_rank, rdzv_endpoint, rdzv_id, max_restarts)
+    check_launch(nproc, launch)
     manager = get_manager(plugins)
     extra = [f"name={name}"] if name else []
     extra += [f"model.pretrained.path={pretrained}"] if pretrained else []
     if resume and not recipe and not configs:
         configs = (str(_saved_config(run_dir, name)),)
     cfg = resolve_run_config(manager.registries, recipe=recipe, files=configs, overrides=[*overrides, *extra])
-    if nproc > 1 and int(os.environ.get("RANK", -1)) == -1:
-        cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [])
-        click.echo(f"launching {nproc} processes: {' '.join(cmd[1:])}", err=True)
-        sys.exit(subprocess.call(cmd))
+    if (nproc > 1 or launch != Launch(rdzv_id=rdzv_id)) and not under_torchrun:
+        cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [], launch)
+        click.echo(f"launching {nproc} process(es) per node: {' '.join(cmd[1:])}", err=True)
+        sys.exit(launch_torchrun(cmd))
+    if elastic_restart():
+        resume = resume or _has_checkpoint(Path(run_dir) if run_dir is not None else cfg.run_dir)
     from srcore.engine.dist import shutdown
 
     try:

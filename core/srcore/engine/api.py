@@ -4,6 +4,24 @@ A step factory, registered with ``register.step(name, factory, config=Params)`` 
 ``srcore_register_recipes``, is called as ``factory(setup)`` and returns a ``TrainStep``. The
 engine owns devices, DDP wrapping, AMP, accumulation, clipping, schedulers, EMA, checkpoints and
 logging; the step owns the method's forward/backward logic and asks the context to do the rest.
+
+Distributed training (DDP): a step passes every module whose parameters it trains to
+``setup.wrap(module)`` when it is built and calls the module that returns, never the bare one,
+for the forwards whose backward must average gradients over ranks. Outside a distributed run
+(and in preflight) ``wrap`` returns the module itself. Under DDP it returns a
+``DistributedDataParallel`` wrapper: the gradients are averaged by bucketed all-reduces that
+overlap the backward, and the engine runs accumulation micro-batches under ``no_sync()``. So:
+
+* wrap what the forward goes through: a step that calls submodules (``net.h2l``) wraps those,
+  and one that trains through another method wraps with ``setup.wrap(net, method="joint")``;
+* every forward through a wrapper with gradients on needs a backward that reaches all its
+  trainable parameters (several forwards before one backward are fine; a forward with the
+  parameters frozen by ``requires_grad_(False)``, as a D during the G update, is fine);
+  a network with parameters a step legitimately leaves without gradient is wrapped with
+  ``setup.wrap(module, find_unused_parameters=True)`` (slower: the graph is searched each step);
+* ``networks`` may hold the wrappers: checkpoints, EMA and validation see the bare modules.
+The engine refuses, before step 1, a distributed step whose optimizers hold parameters that no
+wrapper covers (their gradients would not be averaged and the ranks would drift apart).
 """
 
 from __future__ import annotations
@@ -61,6 +79,17 @@ class TrainStep(ABC):
         return gen(lr) if cond is None else gen(lr, cond)
 
 
+class MethodForward(nn.Module):
+    """``module.<method>`` as a ``forward``: DDP only reduces gradients of what goes through ``forward``."""
+
+    def __init__(self, module: nn.Module, method: str) -> None:
+        super().__init__()
+        self.module, self.method = module, method
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.module, self.method)(*args, **kwargs)
+
+
 @dataclass
 class StepSetup:
     """Everything a step factory needs to build its networks, losses and optimizers."""
@@ -73,8 +102,27 @@ class StepSetup:
     device: torch.device
     extra_networks: dict[str, nn.Module] = field(default_factory=dict)  # carried between stages
     make_optimizer: Callable[[Iterator[nn.Parameter] | list[Any], OptimConfig], torch.optim.Optimizer] | None = None
+    distributed: bool = False  # set by the engine under torch.distributed; preflight leaves it off
+    wrapped: list[nn.Module] = field(default_factory=list)  # the DDP wrappers ``wrap`` made
     load_pretrained: bool = True  # ``ref.pretrained`` weights are read at a stage's start, not on resume
     notes: list[str] = field(default_factory=list)  # what ``build`` loaded, for the engine to print
+
+    def wrap(self, module: nn.Module, find_unused_parameters: bool = False, method: str = "forward") -> nn.Module:
+        """The module the step calls: DDP-wrapped when distributed (see the module doc), else itself.
+
+        ``method``: train through another method of ``module`` (``forward_all``): calling the result
+        calls that method, so DDP sees it as the forward.
+        """
+        if method != "forward":
+            module = MethodForward(module, method)
+        if not self.distributed:
+            return module
+        from srcore.engine.dist import ddp_wrap
+
+        wrapper = ddp_wrap(module, self.device, find_unused_parameters)
+        if wrapper is not module:
+            self.wrapped.append(wrapper)
+        return wrapper
 
     def build(self, kind: Kind, ref: ComponentRef) -> Any:
         """The component ``ref`` names; a discriminator with ``pretrained`` starts from those weights."""

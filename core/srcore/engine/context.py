@@ -1,21 +1,20 @@
-"""The engine's ``StepContext``: AMP, accumulation, clipping, gradient averaging, schedules, EMA.
+"""The engine's ``StepContext``: AMP, accumulation, clipping, schedules, EMA.
 
 Steps call ``ctx.backward(loss, "generator")`` and ``ctx.optimizer_step("generator")``; the
 context does the rest, so no method re-implements mixed precision, accumulation or DDP.
-Under ``torch.distributed`` the gradients of an optimizer's parameters are averaged over ranks
-with one flat all-reduce at its (last micro-batch) step: the same arithmetic as DDP, but it
-works for every network a step builds (discriminators, auxiliary nets) without wrapping them.
+Under ``torch.distributed`` the gradients are already averaged when ``optimizer_step`` runs:
+the modules a step trains are ``DistributedDataParallel`` wrappers (``StepSetup.wrap``), whose
+bucketed all-reduces overlap the backward; the engine puts accumulation micro-batches under
+``no_sync()``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from srcore.config import ScheduleConfig, StageConfig
@@ -123,7 +122,6 @@ class Context:
             return
         opt = self.optimizers[optimizer]
         params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
-        average_gradients(params)
         self.scaler.unscale_(opt)
         if self.stage.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(params, self.stage.grad_clip)
@@ -168,20 +166,3 @@ class Context:
     def lrs(self) -> dict[str, float]:
         return {f"lr/{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
 
-
-def average_gradients(params: Iterable[nn.Parameter]) -> None:
-    """Average gradients over ranks with one flat all-reduce (missing grads count as zero)."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return
-    params = list(params)
-    if not params:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= dist.get_world_size()
-    offset = 0
-    for p, g in zip(params, grads):
-        n = g.numel()
-        p.grad = flat[offset : offset + n].view_as(g).clone()
-        offset += n

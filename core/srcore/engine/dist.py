@@ -8,12 +8,19 @@ elastic agent also tears the group down as soon as one worker exits.
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from srcore.errors import SrcoreError
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,27 @@ def init(device: torch.device) -> DistInfo:
     if int(os.environ.get("RANK", -1)) == -1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    if os.environ.get("TORCHELASTIC_RUN_ID"):  # started by a torchrun agent: never outlive it
+        die_with_parent()
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, timeout=timeout())
+        store = _attempt_store(info.world_size)
+        extra = {} if store is None else {"store": store, "rank": info.rank, "world_size": info.world_size}
+        dist.init_process_group(backend=backend, timeout=timeout(), **extra)
     return info
+
+
+def _attempt_store(world_size: int) -> dist.Store | None:
+    """The torchrun agent's store under a prefix of this attempt (None: plain ``env://``).
+
+    After a restart (``--max-restarts``) the agent's store still holds the failed attempt's
+    process-group keys: a new rank would read a dead rank's address and time out connecting.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False,
+                         timeout=timeout())
+    return dist.PrefixStore(f"srcore/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base)
 
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
@@ -55,8 +79,6 @@ def device_for(requested: str, info: DistInfo | None = None, option: str = "--de
     Every command resolves its device here, so a misspelt name or a GPU that is not there is
     one line naming ``option`` and the choices, not a torch traceback.
     """
-    from srcore.errors import SrcoreError
-
     local = int(os.environ.get("LOCAL_RANK", 0)) if info is None else info.local_rank
     text = str(requested).strip().lower()
     if text == "auto":
@@ -76,8 +98,6 @@ def device_for(requested: str, info: DistInfo | None = None, option: str = "--de
 
 
 def _check_cuda(dev: torch.device, requested: str, option: str) -> None:
-    from srcore.errors import SrcoreError
-
     if not torch.cuda.is_available():
         raise SrcoreError(f"{option} {requested}: CUDA is not available on this machine; choose auto or cpu")
     count = torch.cuda.device_count()
@@ -103,3 +123,101 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+# -- DistributedDataParallel -------------------------------------------------------------------
+
+class UnwrappedParameters(SrcoreError):
+    """A step optimizes parameters that no ``setup.wrap`` covers: under DDP they would drift apart."""
+
+
+def ddp_wrap(module: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
+    """``module`` in ``DistributedDataParallel``, or itself when it has nothing to train.
+
+    No buffer sync in ``forward``: validation is sharded over ranks (each rank calls the generator a
+    different number of times), so a buffer broadcast inside ``forward`` would deadlock; each rank
+    keeps its own buffers, as before DDP, and rank 0's are the ones checkpointed.
+    """
+    if not any(p.requires_grad for p in module.parameters()):
+        return module
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    ddp = nn.parallel.DistributedDataParallel
+    # torch >= 2.11 renamed the option (the old name warns); buffers are synced once at init either way
+    no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                      else {"broadcast_buffers": False})
+    return ddp(module, device_ids=ids, find_unused_parameters=find_unused_parameters, **no_buffer_sync)
+
+
+def no_sync(wrappers: Iterable[nn.Module], skip: bool) -> AbstractContextManager[Any]:
+    """Every DDP wrapper's ``no_sync()`` when ``skip`` (an accumulation micro-batch before the last)."""
+    stack = ExitStack()
+    if skip:
+        for w in wrappers:
+            if isinstance(w, nn.parallel.DistributedDataParallel):
+                stack.enter_context(w.no_sync())
+    return stack
+
+
+def check_wrapped(where: str, optimizers: Mapping[str, torch.optim.Optimizer], wrappers: Iterable[nn.Module]) -> None:
+    """Refuse a distributed step whose optimizers hold parameters outside every DDP wrapper."""
+    covered = {id(p) for w in wrappers if isinstance(w, nn.parallel.DistributedDataParallel)
+               for p in w.module.parameters()}
+    missing = {name: sum(p.numel() for g in opt.param_groups for p in g["params"]
+                         if p.requires_grad and id(p) not in covered)
+               for name, opt in optimizers.items()}
+    missing = {k: n for k, n in missing.items() if n}
+    if missing:
+        which = ", ".join(f"'{k}' ({n} values)" for k, n in missing.items())
+        raise UnwrappedParameters(
+            f"{where}: under DDP the optimizer(s) {which} hold parameters of no module passed to setup.wrap(...); "
+            "their gradients would not be averaged over ranks: the step must call setup.wrap(module) and call "
+            "the returned module (see srcore.engine.api)")
+
+
+# -- no orphans --------------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1
+_watching: list[int] = []
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """Linux ``prctl(PR_SET_PDEATHSIG, sig)``: the kernel sends ``sig`` to us when our parent dies.
+
+    A no-op where there is no prctl (not Linux); the watchdog of ``die_with_parent`` covers that.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def die_with_parent(poll: float = 0.5) -> None:
+    """A torchrun worker exits (SIGKILL) as soon as its agent dies, even when killed with -9.
+
+    torchrun starts workers in their own session, so nothing else would stop them. Two guards:
+    the parent-death signal, and a daemon thread that polls the parent PID (the signal follows
+    the parent *thread*, and a parent that died before ``prctl`` ran would go unnoticed).
+    """
+    import signal
+    import threading
+    import time
+
+    if _watching:
+        return
+    parent = os.getppid()
+    _watching.append(parent)
+    set_parent_death_signal(signal.SIGKILL)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(poll)
+
+    if parent == 1 or os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=watch, name="srcore-parent-watchdog", daemon=True).start()

@@ -249,10 +249,13 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
             continue
         step_comp = regs.steps.get(stage.step)
         setup = StepSetup(cfg, stage, step_comp.parse_config(stage.step_params, where=f"stages.{si}.step_params"),
-                          generator, regs, dev, extra, load_pretrained=not (state and si == start_stage))
+                          generator, regs, dev, extra, distributed=dinfo.enabled,
+                          load_pretrained=not (state and si == start_stage))
         tstep = step_comp.builder(setup)  # type: ignore[misc]
         for note in setup.notes if main else ():
             print(f"note: {note}", file=sys.stderr)
+        if dinfo.enabled:
+            D.check_wrapped(f"stages.{si} (step {stage.step})", tstep.optimizers, setup.wrapped)
         if stage.ema_decay is None:
             ema = None  # an average of earlier stages' weights says nothing about this stage's
         elif ema is None:
@@ -293,7 +296,8 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
                 batch = {k: v.to(dev, non_blocking=True) for k, v in raw.items() if isinstance(v, torch.Tensor)}
                 micro += 1
                 ctx.micro = m
-                logs = tstep(batch, ctx)
+                with D.no_sync(setup.wrapped, skip=m < stage.accumulate - 1):  # DDP reduces at the last one
+                    logs = tstep(batch, ctx)
             ctx.end_step()
             stage_step += 1
             global_step += 1

@@ -90,7 +90,8 @@ class FASRGANStep(_GANStepBase):
         p = setup.params
         assert isinstance(p, FASRGANParams)
         self.mask_weight, self.atten_weight = p.mask_gan_weight, p.atten_weight
-        self.networks = {"generator": setup.generator, "discriminator": self.D}
+        self.D = setup.wrap(self.D)
+        self.networks = {"generator": setup.wrap(setup.generator), "discriminator": self.D}
         self.optimizers = {
             "generator": setup.optimizer(setup.generator.parameters(), setup.stage.optim),
             "discriminator": setup.optimizer(self.D.parameters(), setup.stage.optim_d),
@@ -138,7 +139,9 @@ class FsSRGANStep(_GANStepBase):
                 [f"model: the fssrgan step needs the feature-sharing model fasrgan:fssrgan, got {type(net).__name__}"]
             )
         self.E: nn.Module = net.E
-        self.networks = {"generator": net, "discriminator": self.D}
+        self.networks = {"generator": setup.wrap(net), "discriminator": self.D}
+        # the D step trains E too: under DDP its E(x) -> D forward goes through one wrapper of both
+        self.judge = setup.wrap(nn.Sequential(self.E, self.D))
         self.optimizers = {
             "generator": setup.optimizer(list(net.parameters()), setup.stage.optim),
             "discriminator": setup.optimizer(
@@ -156,7 +159,7 @@ class FsSRGANStep(_GANStepBase):
         return total + l_gan, logs
 
     def discriminator_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        real = self.D(self.E(hr))
-        fake = self.D(self.E(sr.detach()))
+        real = self.judge(hr)
+        fake = self.judge(sr.detach())
         loss = self.gan.d_loss(real, fake)
         return loss, {"l_d_total": loss.detach(), "D_real": real.detach().mean(), "D_fake": fake.detach().mean()}

@@ -57,9 +57,9 @@ class ConditionalStep(TrainStep):
         stage = setup.stage
         _refuse_unused(stage)
         self.controller, self.sampling, self.stage = p.weights, p.t, stage
-        self.generator = setup.generator
+        self.generator = setup.wrap(setup.generator)  # DDP under torch.distributed (srcore.engine.api)
         self.networks: dict[str, nn.Module] = {"generator": self.generator}
-        self.optimizers = {"generator": setup.optimizer(self.generator.parameters(), stage.optim)}
+        self.optimizers = {"generator": setup.optimizer(setup.generator.parameters(), stage.optim)}
         active = self.controller.active()
         self.pixel = _criterion(p.pixel_criterion)
         self.feature = _criterion(p.feature_criterion)
@@ -78,7 +78,7 @@ class ConditionalStep(TrainStep):
                 )
             from srcore.nn.gan import GANLoss
 
-            self.discriminator = setup.build("discriminator", stage.discriminator).to(setup.device)
+            self.discriminator = setup.wrap(setup.build("discriminator", stage.discriminator).to(setup.device))
             self.networks["discriminator"] = self.discriminator
             self.optimizers["discriminator"] = setup.optimizer(self.discriminator.parameters(), stage.optim_d)
             self.gan = GANLoss(stage.gan.type)

@@ -48,7 +48,9 @@ class JointStep(TrainStep):
         self.networks: dict[str, nn.Module] = {"generator": setup.generator}
         for other in setup.run.nets:
             self.networks[other] = setup.network(other)
-        self.d = self.networks["d_lr"]
+        # called through DDP wrappers under torch.distributed (srcore.engine.api); DDP registers trainable params only
+        self.joint = setup.wrap(self.net, method="joint")
+        self.d = setup.wrap(self.networks["d_lr"].requires_grad_(True))
         self.optimizers = {
             "generator": setup.optimizer(list(setup.generator.parameters()), setup.stage.optim),
             "discriminator": setup.optimizer(list(self.d.parameters()), setup.stage.optim_d),
@@ -76,7 +78,7 @@ class JointStep(TrainStep):
         """One backward of every term through the shared graph, then D and Lmser steps."""
         with ctx.autocast():
             d_real = self.d(real).float()
-            lr, sr, pooled = self.net.joint(hr, z)
+            lr, sr, pooled = self.joint(hr, z)
             d_fake = self.d(to_unit(lr)).float()
         terms = {"loss/d": _to(d_real, 1.0) + _to(d_fake, 0.0), "loss/adv": self.adv_weight * _to(d_fake, 1.0)}
         terms.update(self._content(lr, sr, pooled, hr))
@@ -89,7 +91,7 @@ class JointStep(TrainStep):
     def _alternating(self, hr: Tensor, real: Tensor, z: Tensor, ctx: StepContext) -> Logs:
         """D on the detached fake, then the Lmser against the updated D (frozen)."""
         with ctx.autocast():
-            lr, sr, pooled = self.net.joint(hr, z)
+            lr, sr, pooled = self.joint(hr, z)
             d_real, d_fake = self.d(real).float(), self.d(to_unit(lr).detach()).float()
         d_loss = _to(d_real, 1.0) + _to(d_fake, 0.0)
         ctx.backward(d_loss, "discriminator")

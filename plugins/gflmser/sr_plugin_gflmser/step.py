@@ -64,11 +64,16 @@ class BidirectionalStep(TrainStep):
         p: BidirectionalParams = setup.params  # type: ignore[assignment]
         self.p = p
         net = unwrap(setup.generator, GFLmser, "gflmser:bidirectional", "gflmser:gflmser")
+        # the net this phase trains is called through its DDP wrapper (srcore.engine.api); the other is frozen
         self.h2l, self.l2h = net.h2l, net.l2h
+        if p.phase == "l2h":
+            self.l2h = setup.wrap(net.l2h)
+        else:
+            self.h2l = setup.wrap(net.h2l)
         self.gan = GANLoss(setup.stage.gan.type)
         self.adv_weight = setup.stage.gan.weight
         self.networks: dict[str, nn.Module] = {"generator": setup.generator}
-        trained = self.l2h if p.phase == "l2h" else self.h2l
+        trained = net.l2h if p.phase == "l2h" else net.h2l
         self.optimizers = {"generator": setup.optimizer(list(trained.parameters()), setup.stage.optim)}
         for other in setup.run.nets:  # every declared net stays in the checkpoints of every stage
             self.networks[other] = setup.network(other)
@@ -78,7 +83,7 @@ class BidirectionalStep(TrainStep):
         if role is not None:
             if role not in setup.run.nets:
                 raise SrcoreError(f"stage '{setup.stage.name}': phase {p.phase} needs a discriminator in nets.{role}")
-            self.d = self.networks[role]
+            self.d = setup.wrap(self.networks[role].requires_grad_(True))  # DDP registers trainable params only
             self.optimizers["discriminator"] = setup.optimizer(list(self.d.parameters()), setup.stage.optim_d)
 
     # -- data ---------------------------------------------------------------------------------

@@ -74,7 +74,6 @@ class ClassicStep(TrainStep):
     def __init__(self, setup: StepSetup) -> None:
         self.p: ClassicParams = setup.params  # type: ignore[assignment]
         gen = setup.generator
-        self.networks = {"generator": gen}
         self.losses = build_losses(setup)
         optim = setup.stage.optim
         groups = param_groups(gen, optim.lr, self.p.lr_mult)
@@ -89,6 +88,9 @@ class ClassicStep(TrainStep):
             from srcore.errors import ConfigError
 
             raise ConfigError([f"step_params.deep_supervision: {type(gen).__name__} has no intermediate outputs"])
+        # one DDP wrapper per parameter set: the forward the step trains through
+        self.deep = setup.wrap(gen, method="forward_all") if self.p.deep_supervision else None
+        self.networks = {"generator": gen if self.deep is not None else setup.wrap(gen)}
 
     def alpha(self, stage_step: int) -> float:
         if not self.p.alpha_decay_steps:
@@ -100,7 +102,8 @@ class ClassicStep(TrainStep):
         hr = batch["hr"]
         with ctx.autocast():
             if self.p.deep_supervision:
-                inter, final = gen.forward_all(batch["lr"])  # type: ignore[operator]
+                assert self.deep is not None
+                inter, final = self.deep(batch["lr"])
                 a = self.alpha(ctx.stage_step)
                 parts = [weighted_sum(self.losses, o.float(), t)[0] for o, t in zip(inter, level_targets(hr, inter))]
                 inter_loss = (

@@ -58,7 +58,7 @@ class SRStep(TrainStep):
                 raise SrcoreError(f"init_generator {self.params.init_generator} holds {loaded.component.id}")
             setup.generator.load_state_dict(loaded.module.state_dict())
         disc = discriminator(setup)
-        self.networks = {"generator": setup.generator, "discriminator": disc}
+        self.networks = {"generator": setup.wrap(setup.generator), "discriminator": setup.wrap(disc)}
         self.terms = build_losses(setup)
         self.gan, self.gan_weight = GANLoss(setup.stage.gan.type), setup.stage.gan.weight
         self.optimizers = {
@@ -131,7 +131,7 @@ class DSGANStep(TrainStep):
         self.params: DSGANStepParams = setup.params  # type: ignore[assignment]
         self.down = BicubicMatlab(self.params.downscale, quantize=False)
         disc = discriminator(setup)
-        self.networks = {"generator": setup.generator, "discriminator": disc}
+        self.networks = {"generator": setup.wrap(setup.generator), "discriminator": setup.wrap(disc)}
         self.terms = build_losses(setup)
         self.gan_weight = setup.stage.gan.weight
         self.optimizers = {
