@@ -132,8 +132,19 @@ class TrainDataConfig(Section):
     repeat: int = Field(1, ge=1, description="Passes over the image list per epoch (small sets).")
 
 
+class PairedSet(Section):
+    """A test set with its own LR images (the seed collection's test_HR_dir / test_LR_dir)."""
+
+    hr: str
+    lr: str
+    name: str | None = Field(None, description="Label in logs; default: the HR folder's name.")
+
+
 class ValConfig(Section):
-    sets: list[str] = Field(default_factory=list, description="Named sets or folders validated on.")
+    sets: list[str | PairedSet] = Field(
+        default_factory=list, description="Named sets or folders validated on (LR made by MATLAB bicubic), or "
+        "{hr: DIR, lr: DIR} pairs with their own LR, matched by name (a_HR/a_LR, a_SRF_4_HR/_LR, ax4)."
+    )
     metrics: list[ComponentRef] = Field(
         default_factory=lambda: [
             ComponentRef(id="core:psnr", params={"y_channel": True}),

@@ -60,22 +60,45 @@ def to_model_space(
     return lr.contiguous(), hr.contiguous()
 
 
+_ROLE = re.compile(r"^(?P<key>.*?)(?:[_-]srf[_-](?P<s>\d+))?[_-](?P<role>hr|lr)$")
+
+
+def pair_key(stem: str, scale: int) -> tuple[str, str | None]:
+    """(name shared by an HR/LR pair, 'hr'/'lr' when the name says which).
+
+    Conventions: ``a`` / ``ax4`` / ``a_x4``, ``a_HR`` / ``a_LR``, SelfExSR's ``img_001_SRF_3_HR`` /
+    ``img_001_SRF_3_LR``; case does not matter.
+    """
+    s = stem.lower()
+    m = _ROLE.match(s)
+    if m:
+        return m.group("key"), m.group("role")
+    for suffix in (f"_x{scale}", f"x{scale}"):
+        if s.endswith(suffix) and len(s) > len(suffix):
+            return s[: -len(suffix)], None
+    return s, None
+
+
+def split_roles(files: list[Path], scale: int, role: str) -> list[Path]:
+    """Of a folder holding both HR and LR files (SelfExSR's layout), the ones of ``role``."""
+    roles = {pair_key(f.stem, scale)[1] for f in files}
+    return [f for f in files if pair_key(f.stem, scale)[1] in (role, None)] if {"hr", "lr"} <= roles else files
+
+
 def match_lr_files(hr_files: list[Path], lr_dir: Path, scale: int) -> list[Path]:
-    """LR file for each HR file, by stem: exact, ``<stem>x<s>``, ``<stem>_x<s>``, or HR -> LR."""
-    lr_files = {p.stem.lower(): p for p in list_images(lr_dir)}
+    """LR file for each HR file, by the name they share (see ``pair_key``)."""
+    lr_files = {pair_key(p.stem, scale)[0]: p for p in split_roles(list_images(lr_dir), scale, "lr")}
     out, missing = [], []
     for hr in hr_files:
-        stem = hr.stem.lower()
-        candidates = [stem, f"{stem}x{scale}", f"{stem}_x{scale}", re.sub("hr", "lr", stem)]
-        found = next((lr_files[c] for c in candidates if c in lr_files), None)
-        if found is None:
+        found = lr_files.get(pair_key(hr.stem, scale)[0])
+        if found is None or found == hr:
             missing.append(hr.name)
         else:
             out.append(found)
     if missing:
         raise SrcoreError(
             f"no LR image in {lr_dir} for {len(missing)} HR image(s): {', '.join(missing[:5])}"
-            + (" ..." if len(missing) > 5 else "")
+            + (" ..." if len(missing) > 5 else "") + " (pairs by name: a/ax4/a_x4, a_HR/a_LR, a_SRF_4_HR/a_SRF_4_LR)"
         )
     return out
 
@@ -303,6 +326,8 @@ def make_eval_dataset(
     else:
         hr_spec, lr_spec = str(spec), None
     hr_files = hr_files_of(hr_spec, root)
+    if lr_spec:
+        hr_files = split_roles(hr_files, scale, "hr")
     lr_files = match_lr_files(hr_files, resolve_set(str(lr_spec), root), scale) if lr_spec else None
     name = set_display_name(resolve_set(hr_spec, root)) if hr_spec != BUILTIN_SKIMAGE else "skimage"
     return EvalSet(hr_files, scale=scale, lr_files=lr_files, degradation=degradation, name=name)

@@ -401,7 +401,14 @@ def _eval_sets(cfg: RunConfig, scale: int) -> dict[str, Any]:
     from srcore.data.datasets import make_eval_dataset
 
     root = _root(cfg)
-    return {Path(s).name.lower(): make_eval_dataset(s, scale=scale, root=root) for s in cfg.val.sets}
+    out = {}
+    for s in cfg.val.sets:
+        if isinstance(s, str):
+            out[Path(s).name.lower()] = make_eval_dataset(s, scale=scale, root=root)
+        else:  # a set with its own LR
+            out[s.name or Path(s.hr).name.lower()] = make_eval_dataset({"hr": s.hr, "lr": s.lr}, scale=scale,
+                                                                       root=root)
+    return out
 
 
 def build_metrics(refs: Any, regs: Any, dev: torch.device, scale: int) -> list[tuple[str, Any]]:
