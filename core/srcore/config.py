@@ -511,6 +511,31 @@ def resolve_run_config(
     return validate_run_config(data, registries, source=source)
 
 
+ENGINE_STAGE_FIELDS = ("name", "steps", "step", "step_params", "schedule", "grad_clip", "accumulate", "ema_decay")
+
+
+def stage_view(registries: Registries, stage: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a stage its step reads (``uses`` of the step's registration) and the engine's own.
+
+    ``srcore config show`` prints this, so an SGD step's stage does not show an unused
+    ``optim.type: adam`` or a PSNR stage a discriminator section.
+    """
+    comp = registries.steps.get(stage.get("step") or "supervised")
+    uses = comp.extra.get("uses")
+    if uses is None:
+        return dict(stage)
+    if callable(uses):
+        uses = uses(comp.parse_config(stage.get("step_params") or {}, where="step_params"))
+    out: dict[str, Any] = {}
+    for key, value in stage.items():
+        wanted = [u.split(".", 1)[1] for u in uses if u.startswith(key + ".")]
+        if key in ENGINE_STAGE_FIELDS or key in uses:
+            out[key] = value
+        elif wanted and isinstance(value, Mapping):
+            out[key] = {k: v for k, v in value.items() if k in wanted}
+    return out
+
+
 def config_to_dict(cfg: BaseModel) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 

@@ -8,7 +8,7 @@ unique across plugins.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -322,8 +322,12 @@ class RecipeRegistrar(Registrar):
         *,
         config: type[BaseModel] = NoConfig,
         description: str | None = None,
+        uses: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
     ) -> Component:
-        comp = Component("step", name, self.plugin, factory, config, _describe(factory, description))
+        """A training step. ``uses``: the stage fields it reads (dotted: ``optim.lr``), or a function of
+        its validated ``step_params`` giving them; ``srcore config show`` prints only those."""
+        extra = {} if uses is None else {"uses": uses}
+        comp = Component("step", name, self.plugin, factory, config, _describe(factory, description), extra=extra)
         self._sink(comp)
         return comp
 

@@ -125,7 +125,8 @@ class AdversarialStep(TrainStep):
 
 
 def register_steps(register: RecipeRegistrar) -> None:
-    register.step("supervised", SupervisedStep, description="Generator trained on weighted loss terms.")
+    register.step("supervised", SupervisedStep, description="Generator trained on weighted loss terms.",
+                  uses=("losses", "optim"))
     register.step(
         "adversarial",
         AdversarialStep,

@@ -27,13 +27,15 @@ def config() -> None:
     "--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field, e.g. stages.0.steps=100."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Every field of every stage, also those its training step does not read.")
 @click.option("--diff", "as_diff", is_flag=True,
               help="Print only what the files and --set changed relative to the recipe (or to the defaults).")
 @plugin_option
 @handle_errors
 def show(
-    recipe: str | None, files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, as_diff: bool,
-    plugins: tuple[str, ...],
+    recipe: str | None, files: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, show_all: bool,
+    as_diff: bool, plugins: tuple[str, ...],
 ) -> None:
     """Print the configuration a run would use (recipe <- files <- --set), after validation."""
     from srcore.config import config_to_dict, resolve_run_config
@@ -49,6 +51,10 @@ def show(
             click.echo("\n".join(f"{k}: {_show(c['from'])} -> {_show(c['to'])}" for k, c in changes.items())
                        or f"no changes relative to {'recipe ' + recipe if recipe else 'the defaults'}")
         return
+    if not show_all:
+        from srcore.config import stage_view
+
+        data["stages"] = [stage_view(registries, st) for st in data["stages"]]
     click.echo(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False))
 
 

@@ -130,6 +130,7 @@ def srcore_register_recipes(register: RecipeRegistrar) -> None:
         build_classic_step,
         config=ClassicParams,
         description="Supervised step with SGD, per-layer lr, adjustable clipping, deep supervision.",
+        uses=lambda p: ("losses", *(("optim.lr", "optim.weight_decay") if p.optimizer == "sgd" else ("optim",))),
     )
     for name, (defaults, description) in all_recipes().items():
         register(name, defaults=defaults, description=description)
