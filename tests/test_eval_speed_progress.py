@@ -153,3 +153,15 @@ def test_cached_set_reads_each_item_once_within_its_budget():
     tiny = CachedSet(Counting(), budget_mb=0)  # nothing fits: every use reads again
     list(tiny), list(tiny)
     assert Counting.reads == 9
+
+
+def test_exact_input_gives_the_lr_of_the_exact_hr():
+    from srcore.data.degrade import BicubicMatlab
+    from srcore.metrics.evaluate import ExactInput
+
+    hr = torch.randint(0, 256, (1, 3, 64, 64), generator=torch.Generator().manual_seed(5)).double() / 255
+    widened = hr.float().double()  # what EvalSet hands a degradation: float32 levels, widened
+    deg = ExactInput(BicubicMatlab(4))
+    assert deg.scale == 4
+    assert torch.equal(deg(widened), BicubicMatlab(4)(hr))
+    assert torch.equal(exact_float64(widened), hr)

@@ -300,7 +300,7 @@ def _sources(
         yield set_display_name(resolve_set(hr_dir, root)), "", ev.folder_jobs(Path(sr_dir), files, scale), len(files)
         return
     assert scale is not None
-    deg = _degradation(degradation, scale, registries)
+    deg = ev.ExactInput(_degradation(degradation, scale, registries))
     sets = {} if sets is None else sets
     for spec in _csv_list(data):
         ds = sets.get((spec, scale))

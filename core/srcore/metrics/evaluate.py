@@ -257,6 +257,22 @@ def _size(x: torch.Tensor) -> str:
     return "x".join(str(v) for v in x.shape[-2:])
 
 
+class ExactInput:
+    """A degradation fed the exact float64 HR (``exact_float64``): the datasets hand over 8-bit
+    images as float32, and MATLAB bicubic of their float32 error flips a few LR pixels (3 in a
+    1024x1024 photo) against ``imresize(im2double(hr))``. Other attributes (``scale``, ``seed``)
+    are the wrapped degradation's."""
+
+    def __init__(self, degradation: Any) -> None:
+        self.degradation = degradation
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.degradation, name)
+
+    def __call__(self, hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.degradation(exact_float64(hr), generator=generator)
+
+
 class CachedSet:
     """An evaluation set whose items (name, LR, HR) are kept after their first use, within
     ``SRCORE_EVAL_CACHE_MB`` (default 1024): with ``--with-bicubic``, ``--with-self-ensemble`` or
