@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import json
 import math
 import os
@@ -133,8 +134,14 @@ def evaluate(
         values = _measure_pooled(pooled, sr_b, hr_b, f"{set_name}/{name} ({_size(hr)})")
         return (name, sr_b, hr_b, values) if serial else (name, None, None, values)
 
-    with _intra_op_threads(workers, torch.device(device)):
-        stream = ordered_map(work, pairs, workers)
+    items = iter(pairs)
+    first = next(items, None)
+    items = itertools.chain([] if first is None else [first], items)
+    # Jobs do all the work in the pool: split the cores. Ready pairs come from a model in this
+    # thread, which keeps all its threads (the pool only measures beside it).
+    split = workers if callable(first) else 1
+    with _intra_op_threads(split, torch.device(device)):
+        stream = ordered_map(work, items, workers)
         for name, sr_b, hr_b, values in progress(stream) if progress else stream:
             row: dict[str, Any] = {"image": name}
             for spec in metrics:
