@@ -3,6 +3,11 @@
 Protocol defaults (stated in the output and the JSON): Y channel (BT.601 as MATLAB rgb2ycbcr),
 ``--y-convention matlab`` (8-bit RGB, integer Y), border crop = scale, LR = MATLAB bicubic of the
 HR cropped to a multiple of the scale and stored as 8 bits, SR measured as an 8-bit image.
+
+Speed: images are read, degraded, upsampled (bicubic/folder modes) and measured (PSNR, SSIM)
+in ``--workers`` threads, in order; the numbers are those of a sequential run. Progress: a bar
+per row with ETA on stderr when it is a terminal (``srcore.progress``), none otherwise or with
+``--no-progress``; ``--progress`` forces it.
 """
 
 from __future__ import annotations
