@@ -171,5 +171,31 @@ def test_a_step_that_does_not_wrap_what_it_trains_is_refused():
         raise AssertionError("not refused")
 
 
+def test_launcher_options_build_the_torchrun_command():
+    from srcore.cli.train_cmd import Launch, torchrun_command
+
+    argv = ["-c", "a.yaml", "--nnodes", "2", "--node-rank=1", "--rdzv-endpoint", "h:29400", "--rdzv-id", "j7",
+            "--max-restarts", "3", "--nproc", "8", "--resume"]
+    cmd = torchrun_command(8, argv, Launch(2, 1, "h:29400", "j7", 3))
+    assert cmd[1:] == ["-m", "torch.distributed.run", "--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=h:29400",
+                       "--rdzv-id=j7", "--max-restarts=3", "--nproc-per-node=8", "-m", "srcore", "train",
+                       "-c", "a.yaml", "--resume"]
+    assert torchrun_command(2, ["--max-restarts=1"], Launch(max_restarts=1))[3:6] == [
+        "--standalone", "--max-restarts=1", "--nproc-per-node=2"]
+
+
+def test_bad_launcher_options_are_one_line_errors():
+    from click.testing import CliRunner
+
+    from srcore.cli import main
+
+    cases = {("--nnodes", "2"): "--nnodes 2: the nodes meet at a rendezvous: give --rdzv-endpoint HOST:PORT",
+             ("--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "h:1"): "--node-rank 2: must be in 0..1",
+             ("--nnodes", "2", "--rdzv-endpoint", "nohost"): "--rdzv-endpoint 'nohost': expected HOST:PORT"}
+    for args, message in cases.items():
+        res = CliRunner().invoke(main, ["train", "-r", "srcnn:demo-x3", "--plugin", "core", *args])
+        assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
+
+
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))

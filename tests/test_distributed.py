@@ -151,7 +151,7 @@ def _config(tmp_path: Path, steps: int, **train: object) -> Path:
 def _launch(cfg: Path, run: Path, *extra: str, nproc: int = 2) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SRCORE_DIST_TIMEOUT": "30"}
     return subprocess.Popen(
-        [sys.executable, "-m", "srcore", "train", "-c", str(cfg), "--run-dir", str(run), "--nproc", "2",
+        [sys.executable, "-m", "srcore", "train", "-c", str(cfg), "--run-dir", str(run), "--nproc", str(nproc),
          "--device", "cpu", "--plugin", "core", "--no-progress", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )

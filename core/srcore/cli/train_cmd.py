@@ -40,8 +40,9 @@ class Launch:
         if self.rdzv_endpoint is None:
             rdzv = ["--standalone"]
         else:
-            rdzv = [f"--nnodes={self.nnodes}", f"--node-rank={self.node_rank}", "--rdzv-backend=c10d",
-                    f"--rdzv-endpoint={self.rdzv_endpoint}", f"--rdzv-id={self.rdzv_id}"]
+            # no --node-rank: c10d assigns the ranks (torchrun ignores it, with a warning)
+            rdzv = [f"--nnodes={self.nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={self.rdzv_endpoint}",
+                    f"--rdzv-id={self.rdzv_id}"]
         return [*rdzv, *([f"--max-restarts={self.max_restarts}"] if self.max_restarts else [])]
 
 
@@ -152,7 +153,8 @@ def _saved_config(run_dir: str | None, name: str | None) -> Path:
 @click.option("--device", help="cpu, cuda, cuda:1 or auto (default: the config's train.device).")
 @click.option("--nproc", type=int, default=1, show_default=True, help="Processes per node (DDP through torchrun).")
 @click.option("--nnodes", type=int, default=1, show_default=True, help="Nodes (each runs this command).")
-@click.option("--node-rank", type=int, default=0, show_default=True, help="This node's index, 0..nnodes-1.")
+@click.option("--node-rank", type=int, default=0, show_default=True,
+              help="This node's index, 0..nnodes-1 (checked; the c10d rendezvous assigns the ranks).")
 @click.option("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous of the nodes (the same on every node).")
 @click.option("--rdzv-id", default="srcore", show_default=True, help="Rendezvous id (the same on every node).")
 @click.option("--max-restarts", type=int, default=0, show_default=True,
