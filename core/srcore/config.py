@@ -167,6 +167,16 @@ class DataConfig(Section):
     train: TrainDataConfig = Field(default_factory=TrainDataConfig)
 
 
+class WandbConfig(Section):
+    project: str = Field(description="W&B project.")
+    entity: str | None = None
+    name: str | None = Field(None, description="W&B run name; default: the run folder's name.")
+    mode: Literal["online", "offline", "disabled"] = Field(
+        "online", description="'offline' writes under <run>/wandb for a later `wandb sync`."
+    )
+    tags: list[str] = Field(default_factory=list)
+
+
 class TrainConfig(Section):
     seed: int = 0
     device: str = Field("auto", description="'auto' (CUDA if present), 'cpu', 'cuda', 'cuda:1'.")
@@ -177,6 +187,7 @@ class TrainConfig(Section):
     save_every: int = Field(1000, ge=1)
     keep_last: int = Field(2, ge=1)
     tensorboard: bool = False
+    wandb: WandbConfig | None = Field(None, description="Log to Weights & Biases too (pip install 'srcore[wandb]').")
     samples: int = Field(4, ge=0, description="Images in the PNG sample grid at each validation.")
     preflight: bool = Field(
         True, description="Build every stage and run one batch through it before step 1 (see docs/training.md)."

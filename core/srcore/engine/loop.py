@@ -142,6 +142,10 @@ def build_run(cfg: RunConfig, manager: Any, dev: torch.device, dataset: Any = No
         generator = generator.to(memory_format=torch.channels_last)
     problems: list[str] = []
     notes: list[str] = []
+    if cfg.train.wandb is not None:
+        from srcore.engine.wandb_log import require_wandb
+
+        _collect(problems, "train.wandb", require_wandb)
     if pretrained and cfg.model.pretrained is not None:
         from srcore.engine.finetune import load_pretrained
 
@@ -234,7 +238,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
         write_atomic(run_dir / "config.json", json.dumps(config_to_dict(cfg), indent=2), "run configuration")
         if resume:
             truncate_log(run_dir, global_step)
-    monitor = Monitor(run_dir, cfg.train.tensorboard, enabled=main)
+    monitor = Monitor(run_dir, cfg.train.tensorboard, enabled=main, wandb=cfg.train.wandb, config=config_to_dict(cfg))
     total_steps = sum(s.steps for s in cfg.stages)
     bar = _progress(total_steps, global_step, enabled=main and progress)
     watch = DivergenceWatch()

@@ -24,11 +24,17 @@ def to_float(v: Any) -> float:
 
 
 class Monitor:
-    def __init__(self, run_dir: Path, tensorboard: bool = False, enabled: bool = True) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = False, enabled: bool = True, wandb: Any = None,
+                 config: Mapping[str, Any] | None = None) -> None:
         self.run_dir = run_dir
         self.enabled = enabled
         self.log_path = run_dir / "log.jsonl"
         self.tb = None
+        self.wandb = None
+        if enabled and wandb is not None:
+            from srcore.engine.wandb_log import WandbLogger
+
+            self.wandb = WandbLogger(run_dir, wandb, config or {})
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -48,6 +54,8 @@ class Monitor:
             for k, v in values.items():
                 self.tb.add_scalar(f"{kind}/{k}" if kind == "val" else k, to_float(v), step)
             self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log(step, kind, {k: v for k, v in row.items() if k not in ("step", "kind", "time")})
 
     def image(self, step: int, tag: str, path: Path) -> None:
         """A written PNG (a sample grid) to TensorBoard's images tab."""
@@ -56,6 +64,8 @@ class Monitor:
 
             self.tb.add_image(tag, read_image(path), step)
             self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.image(step, tag, path)
 
     def warn(self, step: int, message: str) -> None:
         """A ``kind: warning`` row, so a warning printed during an unattended run is kept with it."""
@@ -63,10 +73,14 @@ class Monitor:
             with self.log_path.open("a") as f:
                 f.write(json.dumps({"step": step, "kind": "warning", "time": round(time.time(), 3),
                                     "message": message}) + "\n")
+        if self.wandb is not None:
+            self.wandb.warn(step, message)
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+        if self.wandb is not None:
+            self.wandb.close()
 
 
 class DivergenceWatch:

@@ -22,6 +22,7 @@ APPLIED = tuple(re.compile(p) for p in (
     r"^(name|out_dir|recipe)$",
     r"^(model|stages\.\d+\.discriminator)\.pretrained",  # read at a run's start only
     r"^train\.(device|log_every|save_every|keep_last|tensorboard|samples|preflight)$",
+    r"^train\.wandb",
     r"^val\.",
     r"^data\.root$",
     r"^data\.train\.num_workers$",
