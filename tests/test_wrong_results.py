@@ -127,3 +127,15 @@ def test_an_exploding_loss_is_warned_about_on_the_console_and_in_the_log(tmp_pat
     assert warnings and "by step 5 (stage 'main'): the run is diverging; lower stages.0.optim.lr" in warnings[0]
     rows = [json.loads(ln) for ln in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert [r["message"] for r in rows if r["kind"] == "warning"] == warnings
+
+
+@pytest.mark.skipif(DATA is None or not (DATA / "weights" / "vdsr_x234_twtygqyy.pth").is_file(),
+                    reason="needs ../shared/data/weights/vdsr_x234_twtygqyy.pth")
+def test_a_release_for_every_scale_says_which_scale_it_is_used_at():
+    weights = DATA / "weights" / "vdsr_x234_twtygqyy.pth"
+    chosen = load_checkpoint(weights)
+    assert chosen.scale == 2
+    assert ("srcnn:vdsr serves scales 2, 3, 4 and the file does not say which: using x2; -p scale=N chooses "
+            "another (3, 4)") in chosen.notes
+    asked = load_checkpoint(weights, params={"scale": 3})
+    assert asked.scale == 3 and not any("serves scales" in n for n in asked.notes)

@@ -427,6 +427,10 @@ def load_checkpoint(
         notes.append(_detected_note(match).replace("detected as", "converted for", 1))
     module.eval()
     assert comp.info is not None
+    if "scale" not in model_params and hasattr(cfg, "scale") and len(comp.info.scales) > 1:
+        others = ", ".join(str(s) for s in comp.info.scales if s != cfg.scale)
+        notes.append(f"{comp.id} serves scales {', '.join(map(str, comp.info.scales))} and the file does not say "
+                     f"which: using x{cfg.scale}; -p scale=N chooses another ({others})")
     return LoadedModel(module, comp, comp.info, cfg.model_dump(mode="json"), run_config, str(p), notes)
 
 
