@@ -97,7 +97,8 @@ def signals_interrupt() -> Iterator[None]:
 
 @data.command(cls=ListOptionsCommand)
 @click.option("--input", "-i", "input_", required=True, help="Folder of source images or a named set.")
-@click.option("--data-root", type=click.Path(), help="Root of named sets [env SRCORE_DATA_ROOT, else ../shared/data].")
+@click.option("--data-root", "data_root", multiple=True, type=click.Path(),
+              help="Root of named sets, repeatable (searched in order) [env SRCORE_DATA_ROOT, else ../shared/data].")
 @click.option("--number", "-n", type=click.IntRange(min=1), help="Use the first N images (sorted by name).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="HDF5 output file (.h5).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file (kept until the new one is done).")
@@ -126,7 +127,7 @@ def signals_interrupt() -> Iterator[None]:
 @click.option("--kernel-size", "--kernel_size", type=int, help="data_aug.py compatibility; unused there too.")
 @handle_errors
 def prepare(
-    input_: str, data_root: str | None, number: int | None, output: str | None, overwrite: bool, use_h5py: bool,
+    input_: str, data_root: tuple[str, ...], number: int | None, output: str | None, overwrite: bool, use_h5py: bool,
     output_hr: str | None, output_lr: str | None, width: int, height: int, stride: int, padding: int,
     ufs: tuple[str, ...], scales: tuple[str, ...], upsampling: tuple[str, ...], rotations: tuple[str, ...],
     flips: tuple[str, ...], single_y: bool, same_size: bool, seed: int, no_shuffle: bool, cumulative: bool,
@@ -165,7 +166,7 @@ def prepare(
     opts.validate()
     targets = [Path(output)] if output else [Path(output_hr), Path(output_lr)]  # type: ignore[arg-type]
     check_targets(targets, bool(output), overwrite, opts)
-    root = Path(data_root) if data_root else default_data_root()
+    root = list(data_root) if data_root else default_data_root()
     src = resolve_set(input_, root)
     total = announce_plan(src, opts, targets[0], bool(output))
     with signals_interrupt(), tqdm(total=total, unit="patch", desc="prepare", disable=None, file=sys.stderr) as bar:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from srcore.data.io import list_images
@@ -49,8 +50,22 @@ def _child_ci(folder: Path, name: str) -> Path | None:
     return None
 
 
-def resolve_set(name_or_path: str | Path, root: str | Path | None) -> Path:
-    """A folder (or HDF5 file) given as a path, or a named set under ``root``.
+Root = str | Path | Sequence[str | Path] | None
+
+
+def data_roots(root: Root) -> list[Path]:
+    """The roots named sets are looked up in, in order: a list, or one path (``a:b`` splits as PATH does)."""
+    if root is None:
+        return []
+    items = [root] if isinstance(root, (str, Path)) else list(root)
+    out: list[Path] = []
+    for item in items:
+        out += [Path(part).expanduser() for part in str(item).split(os.pathsep) if part]
+    return out
+
+
+def resolve_set(name_or_path: str | Path, root: Root) -> Path:
+    """A folder (or HDF5 file) given as a path, or a named set under the first data root that has it.
 
     ``set5`` -> ``<root>/Set5/HR`` (names and sub-folders match case-insensitively, a set folder
     with an ``HR`` sub-folder resolves to it); ``set5/LR_bicubic/X2`` -> that sub-folder.
@@ -59,29 +74,40 @@ def resolve_set(name_or_path: str | Path, root: str | Path | None) -> Path:
     path = Path(text).expanduser()
     if path.exists():
         return path
-    if root is None:
+    if path.is_absolute() or text.startswith(("./", "../", "~")):
+        raise SrcoreError(f"{text} does not exist")
+    roots = data_roots(root)
+    if not roots:
         raise SrcoreError(
             f"'{text}' is not an existing path and no data root is set for named sets "
             "(pass --data-root, set data.root, or set SRCORE_DATA_ROOT)"
         )
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise SrcoreError(f"data root {base} is not a folder")
+    reasons = []
+    for base in roots:
+        if not base.is_dir():
+            reasons.append(f"data root {base} is not a folder")
+            continue
+        found, why = _under(base, text)
+        if found is not None:
+            return found
+        reasons.append(why)
+    raise SrcoreError(f"no set '{text}': " + "; ".join(reasons))
+
+
+def _under(base: Path, text: str) -> tuple[Path | None, str]:
     node = base
     for part in [p for p in text.replace("\\", "/").split("/") if p]:
         nxt = _child_ci(node, part)
         if nxt is None:
             available = sorted(c.name for c in node.iterdir() if c.is_dir())
-            raise SrcoreError(
-                f"no set '{text}' under {base}: '{part}' not found in {node}"
-                + (f"; available: {', '.join(available)}" if available else "")
-            )
+            return None, (f"'{part}' not found in {node}" + (f" (available: {', '.join(available)})" if available
+                                                              else ""))
         node = nxt
     if node.is_dir():
         hr = _child_ci(node, "HR")
         if hr is not None and hr.is_dir() and not list_images(node):
-            return hr
-    return node
+            return hr, ""
+    return node, ""
 
 
 def set_display_name(name_or_path: str | Path) -> str:
