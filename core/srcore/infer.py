@@ -227,14 +227,14 @@ def _run(job: _Job, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     if not exact:
         raise OutOfMemoryError(f"out of memory upscaling a {x.shape[-1]}x{x.shape[-2]} image with {job.up.name}, "
                                "which is not tile-exact; pass --tile N to tile anyway (the output will differ)")
-    size = 512
-    while size >= max(x.shape[-2:]) and size > 64:
+    size, smallest = 512, min(64, min_exact_tile(*x.shape[-2:], info))
+    while size >= max(x.shape[-2:]) and size > smallest:
         size //= 2
     while True:
         try:
             return _run_tiles(job, x, c, size)
         except (torch.OutOfMemoryError, RuntimeError) as exc:
-            if not _is_oom(exc) or size <= 64:
+            if not _is_oom(exc) or size <= smallest:
                 raise
             size //= 2
 
@@ -250,8 +250,11 @@ def _run_tiles(job: _Job, x: torch.Tensor, c: torch.Tensor | None, tile: int) ->
     return run_tiled(up.forward, x, c, job.scale, up.info, tile, job.overlap, job.dev, job.tick)
 
 
-MIN_EXACT_TILE = 128
-"""Smallest automatic tile side: on smaller inputs oneDNN can pick another conv kernel (1-ulp changes)."""
+NATIVE_CONV_NUMEL = 20480
+"""PyTorch runs a batch-1 CPU conv (kernel <= 3x3) natively, not with oneDNN, at most this many input
+elements; the two round differently, so every tile must stay above it as the full image is."""
+MIN_EXACT_TILE = 160
+"""Smallest automatic tile core: 160 x 160 > NATIVE_CONV_NUMEL even for a 1-channel input."""
 ACTIVATIONS_ALIVE = 6
 """Peak memory of a forward in units of its largest layer output (measured on SRResCGAN: 4.3 GB / 0.71 GB)."""
 
@@ -287,7 +290,14 @@ def _budget_tile(job: _Job, x: torch.Tensor, c: torch.Tensor | None) -> int | No
     if per_px * h * w <= job.max_memory:
         return None
     side = int((job.max_memory / per_px) ** 0.5)
-    return max(side, MIN_EXACT_TILE + 2 * (exact_margin(job.up.info) or 0))
+    return max(side, min_exact_tile(h, w, job.up.info))
+
+
+def min_exact_tile(h: int, w: int, info: ModelInfo) -> int:
+    """Smallest tile whose every tile (the corners lack one margin) keeps oneDNN's kernels."""
+    margin = exact_margin(info) or 0
+    thin = -(-NATIVE_CONV_NUMEL // max(1, min(h, w)))  # a thin image's tiles are long and narrow
+    return max(MIN_EXACT_TILE, thin) + 2 * margin
 
 
 def _pad_amounts(h: int, w: int, info: ModelInfo) -> tuple[int, int]:

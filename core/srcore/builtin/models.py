@@ -84,6 +84,8 @@ def register_models(register: Registrar) -> None:
         config=TinyConfig,
         description="Tiny conv + pixel-shuffle reference model (tests, docs).",
         scales=(2, 3, 4),
+        tile_exact=True,
+        receptive_field=2,
     )
     register(
         "rrdbnet",
@@ -91,4 +93,6 @@ def register_models(register: Registrar) -> None:
         config=RRDBNetConfig,
         description="ESRGAN RRDBNet as BasicSR / Real-ESRGAN release it (x4; x2, x1 by pixel-unshuffle).",
         scales=(1, 2, 4),
+        tile_exact=True,
+        receptive_field=1400,  # 23 RRDBs x 15 convs + 4, x4 after the x1 pixel-unshuffle
     )

@@ -93,6 +93,8 @@ def srcore_register_models(register: Registrar) -> None:
         config=RRDBNetConfig,
         description="ESRGAN RRDBNet generator of FASRGAN/ESRGAN (16,697,987 params at x4, nb 23).",
         scales=(2, 4, 8),
+        tile_exact=True,
+        receptive_field=350,  # 23 RRDBs x 15 convs + 4 (nb 23)
     )
     register(
         "fssrgan",
@@ -100,6 +102,8 @@ def srcore_register_models(register: Registrar) -> None:
         config=FsSRGANConfig,
         description="Fs-SRGAN generator G(E(x)): shared extractor E (conv + RRDB) and RRDBNet on 64 features.",
         scales=(2, 4, 8),
+        tile_exact=True,
+        receptive_field=260,  # (1 + 16) RRDBs x 15 convs + 5
     )
 
 

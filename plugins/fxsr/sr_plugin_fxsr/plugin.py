@@ -21,6 +21,8 @@ def srcore_register_models(register: Registrar) -> None:
         "per-pixel style map t (FxSR-PD / FxSR-DS, 18.3M parameters)",
         scales=(4, 8),
         condition="t",
+        tile_exact=True,
+        receptive_field=350,  # 23 RRDBs x 15 convs + 4, for the image and for t
     )
 
 

@@ -87,8 +87,9 @@ def srcore_register_models(register: Registrar) -> None:
         size_multiple=2,
         min_size=2,
         internal_range=(-1.0, 1.0),
+        tile_exact=False,  # Linear bottleneck over a fixed 64x64 face
     )
-    register("lmser", build_lmser, config=LmserConfig, scales=(4,), internal_range=(-1.0, 1.0))
+    register("lmser", build_lmser, config=LmserConfig, scales=(4,), internal_range=(-1.0, 1.0), tile_exact=False)
 
 
 @hookimpl

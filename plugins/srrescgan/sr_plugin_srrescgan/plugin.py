@@ -48,6 +48,7 @@ def srcore_register_models(register: Registrar) -> None:
         min_size=4,
         internal_range=(0.0, 255.0),
         supports_half=False,  # the L2 norm of a 0..255 residual overflows float16
+        tile_exact=False,  # image-wide noise estimate (median) and L2-ball projection
     )
     register(
         "dsgan_g",
@@ -56,6 +57,8 @@ def srcore_register_models(register: Registrar) -> None:
         description="DSGAN degradation generator G_d (same-size clean LR -> source-domain LR); "
         "trained by recipe srrescgan-dsgan, used through the degradation srrescgan:dsgan.",
         scales=(1,),
+        tile_exact=True,
+        receptive_field=18,
     )
 
 
