@@ -47,6 +47,46 @@ def parse_sweep(text: str) -> list[float]:
     return values
 
 
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+MEMORY_FRACTION = 0.25
+"""Default --max-memory: this share of the RAM (CPU) or VRAM (CUDA) free at start."""
+
+
+def parse_memory(text: str) -> int | None:
+    """``1.5G``, ``800M``, ``2GB``, bytes -> bytes; ``auto`` -> None (decided by free memory), ``0``/``off`` -> 0."""
+    from srcore.errors import SrcoreError
+
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    if t == "AUTO":
+        return None
+    if t in ("OFF", "NONE"):
+        return 0
+    unit = t[-1] if t and t[-1] in _UNITS else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise SrcoreError(f"--max-memory {text!r}: expected a size such as 1.5G, 800M or 'auto'") from None
+    if value < 0:
+        raise SrcoreError(f"--max-memory {text!r}: must not be negative")
+    return int(value * _UNITS[unit])
+
+
+def free_memory(dev: Any) -> int:
+    """Bytes free now on ``dev``: CUDA's free VRAM, else the kernel's MemAvailable."""
+    import torch
+
+    if dev.type == "cuda":
+        return int(torch.cuda.mem_get_info(dev)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30  # no /proc (macOS, Windows): a guess that tiles only very large images
+
+
 def collect_inputs(inputs: tuple[str, ...]) -> list[Path]:
     """Image files of the arguments (folders listed by name); one entry per distinct file."""
     from srcore.data.io import is_image_file
@@ -117,6 +157,10 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
 @click.option("--tile", type=click.IntRange(min=1), help="Tile size in LR pixels (memory is bounded by it).")
 @click.option("--tile-overlap", type=click.IntRange(min=0),
               help="Overlap of tiles in LR pixels (default: min(32, tile/4); at most tile/2 is used).")
+@click.option("--max-memory", default="auto", show_default=True, metavar="SIZE",
+              help="Activation memory budget (1.5G, 800M, off). Above it, tile-exact models are tiled with an "
+              f"output identical to untiled. auto = {MEMORY_FRACTION:.0%} of the free RAM / VRAM.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when stderr is not a TTY).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/rotations (x8 slower).")
 @click.option("--cond", type=float, help="Scalar condition value for conditional models.")
 @click.option("--cond-map", type=click.Path(exists=True, dir_okay=False), help="Per-pixel condition map (gray PNG).")
@@ -134,9 +178,10 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
 @plugin_option
 @handle_errors
 def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str | None, params: tuple[str, ...],
-            tile: int | None, tile_overlap: int | None, self_ensemble: bool, cond: float | None,
-            cond_map: str | None, t_value: float | None, t_map: str | None, t_sweep: str | None, device: str,
-            no_ema: bool, save_d_map: bool, suffix: str, overwrite: bool, plugins: tuple[str, ...]) -> None:
+            tile: int | None, tile_overlap: int | None, max_memory: str, no_progress: bool, self_ensemble: bool,
+            cond: float | None, cond_map: str | None, t_value: float | None, t_map: str | None, t_sweep: str | None,
+            device: str, no_ema: bool, save_d_map: bool, suffix: str, overwrite: bool,
+            plugins: tuple[str, ...]) -> None:
     """Super-resolve images with a checkpoint (any supported format).
 
     \b
@@ -153,13 +198,13 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
     cond = t_value if t_value is not None else cond
     cond_map = t_map or cond_map
     sweep = parse_sweep(t_sweep) if t_sweep else None
+    budget = parse_memory(max_memory)
     files = collect_inputs(inputs)
     out = Path(out_dir)
     protected = [Path(p) for p in (checkpoint, cond_map) if p and Path(p).is_file()]
     check_plan(planned_outputs(files, out, suffix, sweep, save_d_map), inputs, out, overwrite, protected)
 
     import torch  # after the checks: a refused run answers at once
-    from tqdm.auto import tqdm
 
     from srcore.cli.common import get_manager
     from srcore.data.io import read_image, write_image
@@ -193,19 +238,88 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
         from srcore.dmap import load_discriminator, save_discriminator_map
 
         disc = load_discriminator(checkpoint, manager=get_manager(plugins)).to(dev)
+    if budget is None:
+        budget = int(free_memory(dev) * MEMORY_FRACTION)
     make_output_dir(out)
-    for f in tqdm(files, unit="img", disable=len(files) < 2):
-        lr = read_image(f)
-        results = []
-        for c in conditions:
-            sr = super_resolve(loaded, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
-                               device=dev)[0]
-            tag = sweep_tag(c, sweep is not None)
-            write_image(out / output_name(f.stem, suffix, tag), sr)
-            if disc is not None:
-                save_discriminator_map(out / output_name(f.stem, suffix, tag, "_dmap"), disc, sr)
-            results.append(sr)
-        if sweep and len(results) > 1:
-            strip = torch.cat([torch.nn.functional.pad(r, (0, 4), value=1.0) for r in results], dim=-1)
-            write_image(out / output_name(f.stem, suffix, "_sweep"), strip)
+    with show_warnings(), Progress(len(files), disable=no_progress) as bar:
+        for f in files:
+            lr = read_image(f)
+            results = []
+            for c in conditions:
+                sr = super_resolve(loaded, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
+                                   device=dev, max_memory=budget or None, progress=bar.forwards)[0]
+                tag = sweep_tag(c, sweep is not None)
+                write_image(out / output_name(f.stem, suffix, tag), sr)
+                if disc is not None:
+                    save_discriminator_map(out / output_name(f.stem, suffix, tag, "_dmap"), disc, sr)
+                results.append(sr)
+            if sweep and len(results) > 1:
+                strip = torch.cat([torch.nn.functional.pad(r, (0, 4), value=1.0) for r in results], dim=-1)
+                write_image(out / output_name(f.stem, suffix, "_sweep"), strip)
+            bar.image_done()
     click.echo(f"wrote {len(files) * len(conditions)} image(s) to {out}")
+
+
+class Progress:
+    """Progress on stderr: one bar over the images, and for an image that takes more than
+    ``delay`` seconds one over its forwards (tiles, self-ensemble passes). Off when asked, and
+    when stderr is not a terminal (tqdm's ``disable=None``)."""
+
+    def __init__(self, images: int, disable: bool, delay: float = 3.0) -> None:
+        import sys
+
+        from tqdm.auto import tqdm
+
+        self._tqdm, self._delay, self._off = tqdm, delay, True if disable else None
+        self._images = tqdm(total=images, unit="img", disable=True if images < 2 else self._off, file=sys.stderr)
+        self._inner: Any = None
+
+    def forwards(self, done: int, total: int) -> None:
+        """``super_resolve``'s callback: ``done`` of ``total`` forwards of the current image."""
+        import sys
+
+        if self._inner is None:
+            self._inner = self._tqdm(total=total, unit="tile", leave=False, delay=self._delay, disable=self._off,
+                                     file=sys.stderr)
+        self._inner.total = total
+        self._inner.update(done - self._inner.n)
+
+    def image_done(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+            self._inner = None
+        self._images.update(1)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._inner is not None:
+            self._inner.close()
+        self._images.close()
+
+
+def show_warnings() -> Any:
+    """Tiling warnings as one ``warning: ...`` line on stderr (not Python's file:line format)."""
+    import contextlib
+    import warnings
+
+    from srcore.infer import TilingWarning
+
+    @contextlib.contextmanager
+    def scope() -> Any:
+        original = warnings.showwarning
+
+        def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, TilingWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                original(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            warnings.showwarning = original
+
+    return scope()
