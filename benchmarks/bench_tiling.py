@@ -1,79 +1,99 @@
-"""Tiled inference: peak memory against image size, tiled vs untiled, and the tiling error.
+"""Inference in bounded memory: time and peak RSS against image size, untiled vs budget-tiled.
 
-Each measurement runs in a fresh process and reports its peak resident memory (ru_maxrss)
-above the memory it had before the forward (model built, LR image in memory), so what is left
-is activations and output buffers. The model is a 64-channel, 8-conv x2 network (the
-activations of one layer are 64 x H x W floats, 16x the LR image in bytes).
+Every configuration runs in its own process; its peak resident memory is the child's own
+``ru_maxrss`` from ``os.wait4`` (the whole process: torch, model, image, activations, output).
+The model is a conv-only 64-channel, 8-conv x2 network declared tile-exact (receptive field 8),
+so ``--max-memory`` tiles it and the output must equal the untiled one bit for bit (checked on
+the saved float tensors). The machine is shared: each size runs as ABBA blocks (untiled, tiled,
+tiled, untiled) and reports medians and the tiled/untiled time ratio of the same run.
 
-    .venv/bin/python benchmarks/bench_tiling.py [--sizes 128,256,512,768] [--tile 128]
+    .venv/bin/python benchmarks/bench_tiling.py [--sizes 256,512,1024,2048] [--max-memory 256M] [--blocks 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
+import tempfile
 
 CHILD = r"""
-import json, resource, sys, time, torch
+import json, sys, time, torch
 from torch import nn
 from torch.nn import functional as F
-torch.set_num_threads(1)
 from srcore.infer import Upscaler, super_resolve
 from srcore.registry import ModelInfo
-size, tile = int(sys.argv[1]), (int(sys.argv[2]) or None)
+size, budget, save = int(sys.argv[1]), int(sys.argv[2]) or None, sys.argv[3]
 torch.manual_seed(0)
 layers = [nn.Conv2d(3, 64, 3, padding=1)]
 for _ in range(6):
     layers += [nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)]
 layers += [nn.ReLU(), nn.Conv2d(64, 12, 3, padding=1), nn.PixelShuffle(2)]
 net = nn.Sequential(*layers).eval()
-up = Upscaler(lambda x, c: net(x), ModelInfo(scales=(2,)), 2)
+info = ModelInfo(scales=(2,), tile_exact=True, receptive_field=8)
+up = Upscaler(lambda x, c: net(x), info, 2, "bench:conv8", net)
 from skimage import data
 img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
 lr = F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
-with torch.no_grad():
-    super_resolve(up, lr[..., :16, :16])  # warm-up allocations of the code path
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-before = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
 t0 = time.perf_counter()
-out = super_resolve(up, lr, tile=tile)
+out = super_resolve(up, lr, max_memory=budget)
 dt = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"size": size, "tile": tile, "extra_mb": (peak - max(base, before)) / 1024, "seconds": dt,
-                  "out_mb": out.numel() * 4 / 2**20}))
-if len(sys.argv) > 3:
-    torch.save(out, sys.argv[3])
+torch.save(out, save)
+print(json.dumps({"seconds": dt}))
 """
 
 
-def run(size: int, tile: int, save: str | None = None) -> dict:
-    args = [sys.executable, "-c", CHILD, str(size), str(tile)] + ([save] if save else [])
-    out = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def parse_size(text: str) -> int:
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    t = text.strip().upper()
+    return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
+
+
+def run(size: int, budget: int, save: str) -> dict:
+    """One configuration in a fresh process: its seconds and its own peak RSS (MB)."""
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(size), str(budget), save],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        out = proc.stdout.read()  # type: ignore[union-attr]
+        _, status, usage = os.wait4(proc.pid, 0)  # reaps it with its own rusage (Popen.wait would not tell)
+        proc.returncode = status
+        if status:
+            err.seek(0)
+            raise RuntimeError(f"child failed for size {size}: {err.read()[-2000:]}")
+    return {**json.loads(out.strip().splitlines()[-1]), "rss_mb": usage.ru_maxrss / 1024}
+
+
+def bitwise_equal(a: str, b: str) -> bool:
+    import torch
+
+    return torch.equal(torch.load(a), torch.load(b))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="128,256,512,768")
-    ap.add_argument("--tile", type=int, default=128)
+    ap.add_argument("--sizes", default="256,512,1024,2048", help="LR sides (the output is 2x).")
+    ap.add_argument("--max-memory", default="256M", help="Activation budget of the tiled runs.")
+    ap.add_argument("--blocks", type=int, default=1, help="ABBA blocks per size.")
     args = ap.parse_args()
-    print(f"{'LR size':>8} {'HR out MB':>9} | {'untiled extra MB':>16} {'s':>6} | "
-          f"{f'tiled({args.tile}) extra MB':>18} {'s':>6}")
-    for size in (int(s) for s in args.sizes.split(",")):
-        a, b = run(size, 0), run(size, args.tile)
-        print(f"{size:>8} {a['out_mb']:>9.1f} | {a['extra_mb']:>16.1f} {a['seconds']:>6.2f} | "
-              f"{b['extra_mb']:>18.1f} {b['seconds']:>6.2f}")
-    import tempfile
-
-    import torch
-
+    budget = parse_size(args.max_memory)
+    print(f"{'LR side':>7} | {'untiled s':>9} {'peak MB':>8} | {'tiled s':>8} {'peak MB':>8} | "
+          f"{'time ratio':>10} {'bitwise':>7}")
     with tempfile.TemporaryDirectory() as d:
-        run(256, 0, f"{d}/a.pt")
-        run(256, args.tile, f"{d}/b.pt")
-        diff = (torch.load(f"{d}/a.pt") - torch.load(f"{d}/b.pt")).abs().max().item()
-    print(f"tiled vs untiled on the astronaut photograph (LR 256): max |diff| = {diff * 255:.4f} / 255")
+        for size in (int(s) for s in args.sizes.split(",")):
+            a, b = f"{d}/a.pt", f"{d}/b.pt"
+            runs: dict[str, list[dict]] = {"u": [], "t": []}
+            for _ in range(args.blocks):
+                for kind in "uttu":
+                    runs[kind].append(run(size, 0 if kind == "u" else budget, a if kind == "u" else b))
+            same = bitwise_equal(a, b)
+            med = {k: (statistics.median(r["seconds"] for r in v), max(r["rss_mb"] for r in v))
+                   for k, v in runs.items()}
+            ratios = [t["seconds"] / u["seconds"] for u, t in zip(runs["u"], runs["t"])]
+            print(f"{size:>7} | {med['u'][0]:>9.2f} {med['u'][1]:>8.0f} | {med['t'][0]:>8.2f} {med['t'][1]:>8.0f} | "
+                  f"{statistics.median(ratios):>10.2f} {same!s:>7}", flush=True)
 
 
 if __name__ == "__main__":
