@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from srcore.infer import OutOfMemoryError, TilingWarning, Upscaler, exact_spans, super_resolve
+from srcore.infer import OutOfMemoryError, TileSplit, TilingWarning, Upscaler, exact_spans, super_resolve
 from srcore.registry import ModelInfo
 
 # (model id, tiny params with the default depth where the receptive field depends on it)
@@ -175,3 +175,32 @@ def test_upscale_progress_switch(manager, tmp_path):
         assert len(seen) >= 2 and all(d is expected for d in seen)  # None: tqdm hides bars off a TTY
     res = runner.invoke(main, ["upscale", str(ckpt), str(folder), "-o", str(tmp_path / "x"), "--max-memory", "lots"])
     assert res.exit_code == 2 and "--max-memory 'lots'" in res.output
+
+
+class GlobalNorm(torch.nn.Module):
+    """Convs, then the output scaled by its image-wide L2 norm (as SRResCGAN's L2-ball projection)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
+                                        torch.nn.Conv2d(16, 12, 3, padding=1), torch.nn.PixelShuffle(2))
+
+    def finish(self, r: torch.Tensor) -> torch.Tensor:
+        return r * (r[0].numel() ** 0.5 / r.flatten(1).norm(dim=1)).reshape(-1, 1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.body(x))
+
+    def tile_split(self, x: torch.Tensor) -> TileSplit:
+        return TileSplit(self.body, self.finish)
+
+
+def test_model_with_global_statistics_tiles_exactly_through_tile_split():
+    module = GlobalNorm().eval()
+    up = upscaler(module, ModelInfo(scales=(2,), tile_exact=True, receptive_field=2), 2)
+    lr = photo(300, 360)
+    full = super_resolve(up, lr)
+    assert torch.equal(super_resolve(up, lr, tile=204), full)
+    module.tile_split = None  # the same network without its split: per-tile norms
+    assert not torch.equal(super_resolve(up, lr, tile=204), full)

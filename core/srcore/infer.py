@@ -25,7 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -46,6 +46,16 @@ class Upscaler:
     scale: int
     name: str = "model"
     module: nn.Module | None = None  # for the memory probe's hooks
+
+
+class TileSplit(NamedTuple):
+    """What a model with image-wide statistics returns from ``module.tile_split(x)`` (x: the whole
+    padded input, on the device) to be tiled exactly: ``local`` maps an input tile to its output
+    tile (tile-exact within ``receptive_field``); ``finish`` maps the assembled local output of the
+    whole image to the model's output (where the global statistics are applied)."""
+
+    local: Callable[[torch.Tensor], torch.Tensor]
+    finish: Callable[[torch.Tensor], torch.Tensor]
 
 
 class TilingWarning(UserWarning):
@@ -243,7 +253,8 @@ def _run_tiles(job: _Job, x: torch.Tensor, c: torch.Tensor | None, tile: int) ->
     """Exact tiles for tile-exact models, feathered ones (and a warning) for the others."""
     up = job.up
     if exact_margin(up.info) is not None:
-        return run_exact_tiles(up.forward, x, c, job.scale, up.info, tile, job.dev, job.tick)
+        split = getattr(up.module, "tile_split", None)
+        return run_exact_tiles(up.forward, x, c, job.scale, up.info, tile, job.dev, job.tick, split)
     h, w = x.shape[-2:]
     if max(h, w) > tile:
         _warn_not_exact(up)
@@ -404,15 +415,19 @@ def exact_spans(length: int, tile: int, margin: int, multiple: int = 1, min_size
 
 
 def run_exact_tiles(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: int, info: ModelInfo, tile: int,
-                    dev: torch.device, tick: Callable[[int], None] | None = None) -> torch.Tensor:
+                    dev: torch.device, tick: Callable[[int], None] | None = None,
+                    split: Callable[[torch.Tensor], TileSplit] | None = None) -> torch.Tensor:
     """Tiles whose context covers the receptive field, each output cropped to its core: with the
     image padded once as untiled, every kept pixel sees what it sees untiled, so the result is
-    the untiled one bit for bit (for a tile-exact model)."""
+    the untiled one bit for bit (for a tile-exact model). ``split``: see ``TileSplit``."""
     margin = exact_margin(info)
     assert margin is not None, "run_exact_tiles needs a tile-exact model with a receptive field"
     n, _, h, w = x.shape
     ph, pw = _pad_amounts(h, w, info)
     xp, cp = _pad(x, ph, pw), None if c is None else _pad(c, ph, pw)
+    parts = None if split is None else split(xp.to(dev))
+    if parts is not None:
+        fwd = lambda xt, ct: parts.local(xt)  # noqa: E731
     m, lo = info.size_multiple, info.min_size
     rows = exact_spans(h + ph, tile, margin, m, lo)
     cols = exact_spans(w + pw, tile, margin, m, lo)
@@ -428,4 +443,6 @@ def run_exact_tiles(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: in
         if tick is not None:
             tick(len(rows) * len(cols) - 1 if k == 0 else 0)
     assert out is not None
+    if parts is not None:
+        out = parts.finish(out.to(dev)).float().cpu()
     return out[..., : h * s, : w * s]
