@@ -154,9 +154,12 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
 @click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--model", metavar="ID", help="Model id, when the file does not say (overrides detection).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Model parameter (with --model).")
-@click.option("--tile", type=click.IntRange(min=1), help="Tile size in LR pixels (memory is bounded by it).")
+@click.option("--tile", type=click.IntRange(min=1),
+              help="Tile size in LR pixels (memory is bounded by it). Tile-exact models: context included, "
+              "output identical to untiled; others: feathered blending and a warning.")
 @click.option("--tile-overlap", type=click.IntRange(min=0),
-              help="Overlap of tiles in LR pixels (default: min(32, tile/4); at most tile/2 is used).")
+              help="Overlap of feathered tiles (models that are not tile-exact) in LR pixels (default: "
+              "min(32, tile/4); at most tile/2 is used). Tile-exact models use their receptive field.")
 @click.option("--max-memory", default="auto", show_default=True, metavar="SIZE",
               help="Activation memory budget (1.5G, 800M, off). Above it, tile-exact models are tiled with an "
               f"output identical to untiled. auto = {MEMORY_FRACTION:.0%} of the free RAM / VRAM.")
