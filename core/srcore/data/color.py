@@ -87,28 +87,21 @@ def exact_float64(x: torch.Tensor) -> torch.Tensor:
     Plain ``.double()`` keeps the float32 error (~1e-8), which is enough to move a MATLAB
     bicubic output across a rounding boundary now and then (3 LR pixels in a 1024x1024 photo)
     and the exact half levels of a later upsampling to either side, i.e. to change stored
-    pixels. The test runs in float32 (k/255 there is what the readers computed), on a sample
-    first, so other images cost little.
+    pixels. The image counts as 8-bit when every value rounds to the float32 of its nearest
+    level; a sample is tested first, so other images cost little.
     """
-    if x.dtype == torch.float64:
-        if not _widened_float32(_sample(x)) or not _widened_float32(x):
-            return x
-        x = x.to(torch.float32)
-    if x.dtype != torch.float32:
+    if x.dtype not in (torch.float32, torch.float64):
         return x.to(torch.float64)
-    sample = _sample(x)
-    if not torch.equal(torch.round(sample * 255.0) / 255.0, sample):
+    sample = x.reshape(-1)[:: max(1, x.numel() // 997)]
+    if not _is_8bit(sample, _levels(sample)):
         return x.to(torch.float64)
-    levels = torch.round(x * 255.0)
-    if not torch.equal(levels / 255.0, x):
-        return x.to(torch.float64)
-    return levels.to(torch.float64).div_(255.0)
+    levels = _levels(x)
+    return levels if _is_8bit(x, levels) else x.to(torch.float64)
 
 
-def _sample(x: torch.Tensor) -> torch.Tensor:
-    flat = x.reshape(-1)
-    return flat[:: max(1, flat.numel() // 997)]
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float64).mul(255.0).round_().div_(255.0)
 
 
-def _widened_float32(x: torch.Tensor) -> bool:
-    return torch.equal(x.to(torch.float32).to(torch.float64), x)
+def _is_8bit(x: torch.Tensor, levels: torch.Tensor) -> bool:
+    return torch.equal(levels.to(torch.float32), x.to(torch.float32))

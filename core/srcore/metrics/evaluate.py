@@ -211,8 +211,8 @@ def _batch(
     if sr.shape != hr.shape:
         raise SrcoreError(f"{set_name}/{name}: SR is {tuple(sr.shape)} but HR is {tuple(hr.shape)}")
     check_size(f"{set_name}/{name}", tuple(hr.shape[-2:]), metrics)
-    sr_b = exact_float64(sr.unsqueeze(0)).to(device)
-    hr_b = exact_float64(hr.unsqueeze(0)).to(device)
+    sr_b = sr.unsqueeze(0).to(device=device, dtype=torch.float64)
+    hr_b = hr.unsqueeze(0).to(device=device, dtype=torch.float64)
     return (quantize_8bit(sr_b) if quantize else sr_b), hr_b
 
 
