@@ -86,16 +86,11 @@ def _drop_launch_options(argv: list[str]) -> list[str]:
     return out
 
 
-def _die_with_launcher() -> None:
-    """In torchrun's process, before exec: SIGTERM when the launcher dies (torchrun then stops its ranks)."""
-    from srcore.engine.dist import set_parent_death_signal
-
-    set_parent_death_signal(signal.SIGTERM)
-
-
 def launch_torchrun(cmd: list[str]) -> int:
-    """Run torchrun to completion; it dies with this process, whatever kills it."""
-    proc = subprocess.Popen(cmd, preexec_fn=_die_with_launcher)
+    """Run torchrun to completion; it gets SIGTERM (and stops its ranks) when this process dies, however."""
+    from srcore.engine.dist import parent_death_hook
+
+    proc = subprocess.Popen(cmd, preexec_fn=parent_death_hook(signal.SIGTERM))
     try:
         return proc.wait()
     except KeyboardInterrupt:  # the terminal sent SIGINT to torchrun too: let it stop its ranks

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -145,7 +145,9 @@ def ddp_wrap(module: nn.Module, device: torch.device, find_unused_parameters: bo
     # torch >= 2.11 renamed the option (the old name warns); buffers are synced once at init either way
     no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
                       else {"broadcast_buffers": False})
-    return ddp(module, device_ids=ids, find_unused_parameters=find_unused_parameters, **no_buffer_sync)
+    # gradients as views of the all-reduce buckets: no copy in and out of them, one gradient-size buffer less
+    return ddp(module, device_ids=ids, find_unused_parameters=find_unused_parameters, gradient_as_bucket_view=True,
+               **no_buffer_sync)
 
 
 def no_sync(wrappers: Iterable[nn.Module], skip: bool) -> AbstractContextManager[Any]:
@@ -180,19 +182,21 @@ PR_SET_PDEATHSIG = 1
 _watching: list[int] = []
 
 
-def set_parent_death_signal(sig: int) -> None:
-    """Linux ``prctl(PR_SET_PDEATHSIG, sig)``: the kernel sends ``sig`` to us when our parent dies.
+def parent_death_hook(sig: int) -> Callable[[], None]:
+    """A callable doing Linux ``prctl(PR_SET_PDEATHSIG, sig)``: ``sig`` arrives when our parent dies.
 
-    A no-op where there is no prctl (not Linux); the watchdog of ``die_with_parent`` covers that.
+    libc is loaded here, not in the call, so the callable is safe as ``Popen(preexec_fn=...)``
+    between fork and exec. A no-op where there is no prctl (not Linux); ``die_with_parent``'s
+    watchdog covers that.
     """
     import ctypes
     import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return lambda: None
+    return lambda: prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 def die_with_parent(poll: float = 0.5) -> None:
@@ -210,7 +214,7 @@ def die_with_parent(poll: float = 0.5) -> None:
         return
     parent = os.getppid()
     _watching.append(parent)
-    set_parent_death_signal(signal.SIGKILL)
+    parent_death_hook(signal.SIGKILL)()
 
     def watch() -> None:
         while True:
