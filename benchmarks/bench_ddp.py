@@ -10,8 +10,8 @@ Three measurements, each a real engine step (``core:supervised`` through ``StepS
    step (one flat all-reduce of every gradient, a copy of the removed
    ``srcore.engine.context.average_gradients`` kept here only for this comparison).
    Median step time of each, and the median of the per-block ratios.
-2. C = 1 process x batch 8 (the same global batch) on 2 threads, as many as the 2 ranks have
-   together: rank 0 alone, while rank 1 waits at a barrier.
+2. C = 1 process x batch 8 (the same global batch), rank 0 alone while rank 1 waits at a
+   barrier, on ``--single-threads`` threads (default 1; 2 would match the 2 ranks' cores).
 3. Peak memory (max RSS) per rank: a fresh launch per variant, so one cannot inflate the other.
 
     .venv/bin/python benchmarks/bench_ddp.py [--nb 6] [--blocks 3] [--steps 3] [--json out.json]
@@ -105,11 +105,11 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def single_segment(variant: Any, n: int) -> list[float]:
-    """Rank 0 alone, batch 8 on both cores' threads, while rank 1 waits at a barrier (it sleeps there)."""
+def single_segment(variant: Any, n: int, threads: int) -> list[float]:
+    """Rank 0 alone, batch 8 on ``threads`` threads, while rank 1 waits at a barrier."""
     out: list[float] = []
     if dist.get_rank() == 0:
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
         out = timed(*variant, n=n, sync=False)
         torch.set_num_threads(1)
     dist.barrier()
@@ -122,14 +122,17 @@ def worker_abba(args: argparse.Namespace) -> dict[str, Any]:
     single = build(args.nb, 8, False, False)
     for v in variants.values():
         timed(*v, n=2)  # warm-up (DDP rebuilds its buckets after the first step)
-    single_segment(single, 1)
+    single_segment(single, 1, args.single_threads)
     times: dict[str, list[float]] = {"ddp": [], "flat": [], "single_b8": []}
     ratios: dict[str, list[float]] = {"ddp_over_flat": [], "ddp_over_single": []}
     for _ in range(args.blocks):
         block: dict[str, list[float]] = {k: [] for k in times}
         for name in ("ddp", "flat", "single_b8", "single_b8", "flat", "ddp"):
             n = args.steps
-            block[name] += single_segment(single, n) if name == "single_b8" else timed(*variants[name], n=n)
+            if name == "single_b8":
+                block[name] += single_segment(single, n, args.single_threads)
+            else:
+                block[name] += timed(*variants[name], n=n)
         if dist.get_rank() == 0:
             med = {k: statistics.median(v) for k, v in block.items()}
             ratios["ddp_over_flat"].append(med["ddp"] / med["flat"])
@@ -167,7 +170,8 @@ def launch(args: argparse.Namespace, mode: str, out: str) -> list[dict[str, Any]
     prefix = [sys.executable] if ranks == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                   "--nproc-per-node=2"]
     cmd = [*prefix, __file__, "--worker", "--mode", mode, "--out", out, "--threads", str(threads),
-           "--nb", str(args.nb), "--blocks", str(args.blocks), "--steps", str(args.steps)]
+           "--nb", str(args.nb), "--blocks", str(args.blocks), "--steps", str(args.steps),
+           "--single-threads", str(args.single_threads)]
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     return [json.loads(Path(out, f"{mode}.rank{r}.json").read_text()) for r in range(ranks)]
 
@@ -178,6 +182,9 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=3, help="ABBA blocks")
     ap.add_argument("--steps", type=int, default=3, help="steps per A or B segment")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--single-threads", type=int, default=1,
+                    help="threads of the 1-process run (2 = both cores; on a shared machine OpenMP then "
+                         "waits for a busy core: 16 s a step instead of 0.8 s here)")
     ap.add_argument("--abba-only", action="store_true", help="only measurement 1 (DDP vs flat)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="abba", help=argparse.SUPPRESS)
@@ -199,7 +206,7 @@ def main() -> None:
     print(f"  2 ranks x batch 4, DDP          {abba['ddp'] * 1e3:8.1f} ms")
     print(f"  2 ranks x batch 4, flat reduce  {abba['flat'] * 1e3:8.1f} ms")
     print(f"  DDP / flat (median of {args.blocks} ABBA block ratios) {abba['ratio_ddp_over_flat']:.3f}")
-    print(f"  1 process x batch 8 (2 threads) {abba['single_b8'] * 1e3:8.1f} ms")
+    print(f"  1 process x batch 8 ({args.single_threads} thr.)  {abba['single_b8'] * 1e3:8.1f} ms")
     print(f"  DDP / 1 process (median of block ratios) {abba['ratio_ddp_over_single']:.3f}")
     print("  peak RSS per rank (MB): " + ", ".join(f"{k} {', '.join(f'{v:.0f}' for v in vs)}"
                                                  for k, vs in memory.items()))
