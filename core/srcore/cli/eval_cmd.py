@@ -49,10 +49,16 @@ def _progress(desc: str, total: int | None, enabled: bool | None) -> Any:
 @click.option("--checkpoint", "-c", type=click.Path(), help="(a) A checkpoint file, checkpoint folder or run folder.")
 @click.option("--sr-dir", type=click.Path(), help="(b) Folder of SR results, matched to --hr-dir by file name.")
 @click.option("--hr-dir", type=click.Path(), help="(b) Folder (or named set) of HR references.")
+@click.option("--lr-dir", type=click.Path(),
+              help="(a, c) The test set's own LR images for --hr-dir, paired by name (a/ax4/a_x4, a_HR/a_LR, "
+              "a_SRF_4_HR/_LR), instead of --data degraded by --degradation.")
 @click.option("--model", "-m", help="(c) 'bicubic' for the baseline; with --checkpoint, the model id to load into.")
+@click.option("--param", "-p", "model_params", multiple=True, metavar="KEY=VALUE",
+              help="(a) Model parameter for --model (repeatable), e.g. -p scale=4 -p face_size=null.")
 @click.option("--data", "-d", "data", help="Named sets or folders, comma-separated (e.g. set5,set14).")
 @click.option("--scale", "-s", "scale_text", help="Scale factor(s), comma-separated (e.g. 2,3,4).")
-@click.option("--data-root", type=click.Path(), help="Root of named sets [env SRCORE_DATA_ROOT, else ../shared/data].")
+@click.option("--data-root", "data_root", multiple=True, type=click.Path(),
+              help="Root of named sets, repeatable (searched in order) [env SRCORE_DATA_ROOT, else ../shared/data].")
 @click.option("--metrics", "metric_text", default="psnr,ssim", show_default=True,
               help="Metric ids, comma-separated: psnr, ssim, ifc, lpips, fid, niqe (or plugin:name).")
 @click.option("--metric-param", "metric_params", multiple=True, metavar="METRIC.KEY=VALUE",
@@ -85,8 +91,9 @@ def _progress(desc: str, total: int | None, enabled: bool | None) -> Any:
 @plugin_option
 @handle_errors
 def eval_cmd(
-    checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None, data: str | None,
-    scale_text: str | None, data_root: str | None, metric_text: str, crop_border: int | None, rgb: bool,
+    checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, lr_dir: str | None, model: str | None,
+    model_params: tuple[str, ...], data: str | None, scale_text: str | None, data_root: tuple[str, ...],
+    metric_text: str, crop_border: int | None, rgb: bool,
     y_convention: str, degradation: str, no_quantize: bool, per_image: bool, strict_metrics: bool,
     metric_params: tuple[str, ...], json_path: str | None,
     csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, with_bicubic: bool,
@@ -101,19 +108,24 @@ def eval_cmd(
       srcore eval --model bicubic --data set5 --scale 2,3,4 --metrics psnr,ssim,ifc --json out.json
       srcore eval --checkpoint runs/vdsr/last --data set5,set14 --scale 2
       srcore eval --sr-dir results/Set5 --hr-dir set5 --scale 4 --per-image
+      srcore eval --checkpoint fsrcnn_x3.pth --hr-dir test_HR --lr-dir test_LR --scale 3
     """
     from srcore.atomic import check_writable
     from srcore.data.sets import default_data_root
     from srcore.engine.dist import device_for
     from srcore.metrics import evaluate as ev
 
-    mode = _mode(checkpoint, sr_dir, hr_dir, model)
+    mode = _mode(checkpoint, sr_dir, hr_dir, model, lr_dir)
+    if lr_dir:
+        if data:
+            raise SrcoreError("--lr-dir pairs with --hr-dir; drop --data")
+        data = _PAIRED
     for option, path in (("--json", json_path), ("--csv", csv_path)):
         if path:
             check_writable(path, option)
     dev = device_for(device)
     scales = _scales(scale_text)
-    root = Path(data_root) if data_root else default_data_root()
+    root = list(data_root) if data_root else default_data_root()
     metric_names = _csv_list(metric_text)
     if not metric_names:
         raise SrcoreError("--metrics: give at least one metric (e.g. psnr,ssim)")
@@ -135,7 +147,7 @@ def eval_cmd(
     extra = _metric_params(metric_params, metric_names, registries)
     loaded = None
     if mode == "checkpoint":
-        loaded = _load(checkpoint, model, manager, scales)
+        loaded = _load(checkpoint, model, manager, scales, model_params)
         scales = scales or [loaded.scale]
         bad = [s for s in scales if s not in _scales_of(loaded)]
         if bad:
@@ -163,8 +175,9 @@ def eval_cmd(
             variants = [(self_ensemble, "")]
             if with_self_ensemble and not self_ensemble:
                 variants.append((True, " +x8"))
-            for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, registries, degradation,
-                                                      at_scale, tile, variants, cond, dev, with_bicubic, sets):
+            for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, lr_dir, registries,
+                                                      degradation, at_scale, tile, variants, cond, dev, with_bicubic,
+                                                      sets):
                 label = "bicubic" if kind == "bicubic" else _model_label(mode, checkpoint, at_scale) + kind
                 label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
                 row += 1
@@ -175,7 +188,8 @@ def eval_cmd(
     protocol = {
         "channel": "rgb" if rgb else "y", "y_convention": y_convention,
         "crop_border": crop_border if crop_border is not None else "scale",
-        "lr": "paired folder" if mode == "folder" else f"{degradation} of the HR cropped to a multiple of the scale",
+        "lr": "paired folder" if mode == "folder" else f"the set's own LR ({lr_dir})" if lr_dir else
+        f"{degradation} of the HR cropped to a multiple of the scale",
         "sr_quantized_8bit": not no_quantize, "metrics": metric_names, "unavailable_metrics": unavailable,
     }
     click.echo(ev.format_table(results, spec_list, per_image=per_image))
@@ -201,15 +215,21 @@ def _row_count(
     return max(1, len(scales)) * len(_csv_list(data)) * per_set
 
 
-def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None) -> str:
+_PAIRED = "<--hr-dir/--lr-dir>"  # stands for the paired set in --data's list
+
+
+def _mode(checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, model: str | None,
+          lr_dir: str | None = None) -> str:
     chosen = [n for n, v in (("--checkpoint", checkpoint), ("--sr-dir", sr_dir)) if v]
+    if lr_dir and (sr_dir or not hr_dir):
+        raise SrcoreError("--lr-dir goes with --hr-dir (the test set's HR and LR) and --checkpoint or --model bicubic")
     if model and model.lower() == "bicubic" and not checkpoint:
         chosen.append("--model bicubic")
     if len(chosen) > 1:
         raise SrcoreError(f"choose one of --checkpoint, --sr-dir/--hr-dir, --model bicubic (got {', '.join(chosen)})")
     if checkpoint:
         return "checkpoint"
-    if sr_dir or hr_dir:
+    if sr_dir or (hr_dir and not lr_dir):
         if not (sr_dir and hr_dir):
             raise SrcoreError("--sr-dir and --hr-dir go together")
         return "folder"
@@ -261,17 +281,23 @@ def _at_scale(loaded: Any, scale: int | None) -> Any:
     return dataclasses.replace(loaded, params={**loaded.params, "scale": scale})
 
 
-def _load(checkpoint: str | None, model: str | None, manager: Any, scales: list[int]) -> Any:
+def _load(checkpoint: str | None, model: str | None, manager: Any, scales: list[int],
+          model_params: tuple[str, ...] = ()) -> Any:
     """Load lazily through the engine; with --model and one --scale, build the model at that scale."""
+    from srcore.cli.upscale_cmd import parse_params
+
     try:
         from srcore.engine.checkpoint import load_checkpoint
     except ImportError as exc:  # the engine is a separate part of the core
         raise SrcoreError(f"checkpoint evaluation needs srcore.engine.checkpoint: {exc}") from None
-    params = None
+    params = parse_params(model_params) if model_params else {}
+    if params and not model:
+        raise SrcoreError("-p/--param sets parameters of --model; give --model ID too")
     if model and len(scales) == 1:
         fields = manager.registries.models.get(model).config_cls.model_fields
-        params = {"scale": scales[0]} if "scale" in fields else None
-    return load_checkpoint(checkpoint, model=model, params=params, manager=manager)
+        if "scale" in fields:
+            params.setdefault("scale", scales[0])
+    return load_checkpoint(checkpoint, model=model, params=params or None, manager=manager)
 
 
 def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:
@@ -283,9 +309,10 @@ def _model_label(mode: str, checkpoint: str | None, loaded: Any) -> str:
 
 
 def _sources(
-    mode: str, data: str | None, scale: int | None, root: Path | None, sr_dir: str | None, hr_dir: str | None,
-    registries: Any, degradation: str, loaded: Any, tile: int | None, variants: list[tuple[bool, str]],
-    cond: float | None, device: Any, with_bicubic: bool = False, sets: dict[Any, Any] | None = None,
+    mode: str, data: str | None, scale: int | None, root: Any, sr_dir: str | None, hr_dir: str | None,
+    lr_dir: str | None, registries: Any, degradation: str, loaded: Any, tile: int | None,
+    variants: list[tuple[bool, str]], cond: float | None, device: Any, with_bicubic: bool = False,
+    sets: dict[Any, Any] | None = None,
 ) -> Iterable[tuple[str, str, Any, int]]:
     """(set name, row kind, (name, SR, HR) pairs, count): kind is '' for the model or for the
     mode's only source, ' +x8' for the self-ensemble row, 'bicubic' for the baseline rows.
@@ -310,7 +337,8 @@ def _sources(
     for spec in _csv_list(data):
         ds = sets.get((spec, scale))
         if ds is None:
-            ds = make_eval_dataset(spec, scale=scale, root=root, degradation=deg)
+            source = {"hr": hr_dir, "lr": lr_dir} if spec == _PAIRED else spec
+            ds = make_eval_dataset(source, scale=scale, root=root, degradation=deg)
             ds = sets[(spec, scale)] = ev.CachedSet(ds) if mode == "checkpoint" else ds
         if mode == "bicubic" or with_bicubic:
             yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_jobs(ds), len(ds)

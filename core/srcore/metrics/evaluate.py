@@ -356,12 +356,15 @@ def folder_jobs(sr_dir: Path, hr_files: list[Path], scale: int | None) -> Iterat
     by_stem = {p.stem.lower(): p for p in sr_files}
     missing = []
     matched: list[tuple[Path, Path]] = []
+    from srcore.data.datasets import pair_key
+
     for hr in hr_files:
-        stem = hr.stem.lower()
-        found = by_stem.get(stem) or next(
-            (p for s, p in sorted(by_stem.items()) if s.startswith(stem) and s[len(stem) : len(stem) + 1] in "_-x"),
-            None,
-        )
+        found = None
+        for stem in dict.fromkeys((hr.stem.lower(), pair_key(hr.stem, scale or 0)[0])):  # a_SRF_4_HR -> a
+            found = found or by_stem.get(stem) or next(
+                (p for s, p in sorted(by_stem.items()) if s.startswith(stem) and s[len(stem): len(stem) + 1] in "_-x"),
+                None,
+            )
         if found is None:
             missing.append(hr.name)
         else:
