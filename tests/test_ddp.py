@@ -91,6 +91,21 @@ def _fingerprint(step: Any) -> dict[str, list[float]]:
     return out
 
 
+def _count_reduces(wrappers: list[Any]) -> list[int]:
+    """A list that grows by one per bucket all-reduce of any wrapper (DDP's default hook, counted)."""
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    calls: list[int] = []
+
+    def hook(state, bucket):  # type: ignore[no-untyped-def]  # DDP refuses any annotation but its own classes
+        calls.append(bucket.index())
+        return allreduce_hook(state, bucket)
+
+    for w in wrappers:
+        w.register_comm_hook(None, hook)
+    return calls
+
+
 def run_case(registries: Any, spec: Any, overrides: list[str], si: int, scale: int, hr: int,
              lr_real: int | None, rank: int, distributed: bool = True) -> dict[str, Any]:
     from srcore.engine import dist as D
@@ -110,6 +125,7 @@ def run_case(registries: Any, spec: Any, overrides: list[str], si: int, scale: i
         D.check_wrapped(stage.step, step.optimizers, setup.wrapped)
     ctx = Context(stage, torch.device("cpu"), "off", torch.Generator().manual_seed(rank), gen)
     ctx.register_optimizers(dict(step.optimizers), {})
+    reduces = _count_reduces(setup.wrapped)
     before = _fingerprint(step)
     for it in range(2):
         ctx.stage_step = ctx.global_step = it
@@ -119,7 +135,7 @@ def run_case(registries: Any, spec: Any, overrides: list[str], si: int, scale: i
                 step(_batch(scale, hr, lr_real, 100 * rank + 10 * it + m, info), ctx)
     after = _fingerprint(step)
     trained = sorted(k for k in after if after[k] != before[k])
-    return {"after": after, "trained": trained, "wrapped": len(setup.wrapped)}
+    return {"after": after, "trained": trained, "wrapped": len(setup.wrapped), "reduces": len(reduces)}
 
 
 def worker(out: Path) -> None:
@@ -151,6 +167,8 @@ def test_every_step_keeps_ranks_identical_under_ddp(tmp_path):
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert set(r0) == {"control", *CASES}
     assert r0["control"]["after"] != r1["control"]["after"], "the ranks' batches differ, so unaveraged weights do"
+    # core:tiny fits one bucket: one all-reduce per optimizer step, the first micro-batch under no_sync()
+    assert r0["core:supervised"]["reduces"] == r0["core:supervised accumulate 2"]["reduces"] == 2
     for name in CASES:
         assert r0[name]["wrapped"] >= 1, name
         assert r0[name]["after"] == r1[name]["after"], f"{name}: the ranks' weights differ"
