@@ -418,12 +418,14 @@ def load_checkpoint(
     if problem is not None:
         match = manager.detect_checkpoint(state)
         if match is None or registries.models.get(match.model).id != comp.id:
-            raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: {problem}")
+            raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: "
+                                  f"{problem}{_hint(comp)}")
         state, model_params = canonical_keys(match.state_dict), {**match.params, **model_params}
         module, cfg = _build(comp, model_params)
         problem = _fit(module, state)
         if problem is not None:
-            raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: {problem}")
+            raise CheckpointError(f"{p} does not fit model {comp.id} with params {model_params}: "
+                                  f"{problem}{_hint(comp)}")
         notes.append(_detected_note(match).replace("detected as", "converted for", 1))
     module.eval()
     assert comp.info is not None
@@ -470,6 +472,12 @@ def _fit(module: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
     except RuntimeError as exc:
         return mismatch(module, state) or describe_load_error(exc)
     return None
+
+
+def _hint(comp: Component) -> str:
+    """Which parameters a named model takes (its shapes depend on them): the fix for a mismatch."""
+    fields = list(getattr(comp.config_cls, "model_fields", {}))
+    return f" (set {comp.id}'s parameters with -p KEY=VALUE: {', '.join(fields)})" if fields else ""
 
 
 def _detected_note(match: Any) -> str:
