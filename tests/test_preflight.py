@@ -136,6 +136,6 @@ def test_preflight_error_in_process_leaves_no_run_folder(srcore_manager, tmp_pat
     from srcore.config import validate_run_config
 
     bad = validate_run_config(data, srcore_manager.registries)
-    with pytest.raises(PreflightError, match="data.train: data.train.patch_size 15 is not a multiple of the scale 2"):
+    with pytest.raises(PreflightError, match="  - data.train.patch_size 15 is not a multiple of the scale 2"):
         train(bad, srcore_manager, run_dir=tmp_path / "r", device="cpu", progress=False)
     assert not (tmp_path / "r").exists()
