@@ -213,7 +213,14 @@ def test_t_sweep_writes_one_image_per_value_and_a_strip(srcore_manager, srcore_p
     for t in (0.0, 0.5, 1.0):
         img = read_image(tmp_path / "o" / f"a_t{t:.2f}.png")
         assert img.shape == (3, 16, 20) and abs(img.mean().item() - 0.25 * (1 + t)) < 1 / 255
-    assert read_image(tmp_path / "o" / "a_sweep.png").shape == (3, 16, 3 * 24)
+    from srcore.engine.monitor import HEADER
+
+    strip = read_image(tmp_path / "o" / "a_sweep.png")
+    assert strip.shape == (3, HEADER + 16, 3 * 24)  # a band naming each column's t over the three outputs
+    for col in range(3):
+        assert (strip[:, :HEADER, col * 24:(col + 1) * 24] < 0.5).any()
+        sr = read_image(tmp_path / "o" / f"a_t{0.5 * col:.2f}.png")
+        assert torch.equal(strip[:, HEADER:, col * 24:col * 24 + 20], sr)
 
 
 def shared_data():

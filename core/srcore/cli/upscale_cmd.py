@@ -257,8 +257,11 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
                     save_discriminator_map(out / output_name(f.stem, suffix, tag, "_dmap"), disc, sr)
                 results.append(sr)
             if sweep and len(results) > 1:
+                from srcore.engine.monitor import with_titles
+
                 strip = torch.cat([torch.nn.functional.pad(r, (0, 4), value=1.0) for r in results], dim=-1)
-                write_image(out / output_name(f.stem, suffix, "_sweep"), strip)
+                titles = [f"{loaded.info.condition or 't'} = {c:g}" for c in conditions]
+                write_image(out / output_name(f.stem, suffix, "_sweep"), with_titles(strip, titles, sr.shape[-1] + 4))
             bar.image_done()
     click.echo(f"wrote {len(files) * len(conditions)} image(s) to {out}")
 

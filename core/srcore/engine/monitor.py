@@ -213,15 +213,26 @@ def _labelled(grid: torch.Tensor, scores: list[list[float]], cell: int) -> torch
     import cv2
     import numpy as np
 
-    img = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    img = np.ascontiguousarray(np.concatenate([np.full((HEADER, img.shape[1], 3), 255, np.uint8), img]))
+    img = np.ascontiguousarray((with_titles(grid, ("bicubic", "SR", "HR"), cell).permute(1, 2, 0).numpy() * 255)
+                               .round().astype(np.uint8))
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for col, title in enumerate(("bicubic", "SR", "HR")):
-        cv2.putText(img, title, (col * cell + 4, HEADER - 7), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     for row, values in enumerate(scores):
         for col, value in enumerate(values):
             at = (col * cell + 4, HEADER + row * cell + 16)
             text = f"{value:.2f} dB"
             cv2.putText(img, text, at, font, 0.45, (0, 0, 0), 3, cv2.LINE_AA)  # outline, readable on any tile
             cv2.putText(img, text, at, font, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 255
+
+
+def with_titles(grid: torch.Tensor, titles: Sequence[str], cell: int) -> torch.Tensor:
+    """``grid`` (3xHxW in [0, 1]) under a white band naming each column of width ``cell``."""
+    import cv2
+    import numpy as np
+
+    img = (grid.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    img = np.ascontiguousarray(np.concatenate([np.full((HEADER, img.shape[1], 3), 255, np.uint8), img]))
+    for col, title in enumerate(titles):
+        cv2.putText(img, title, (col * cell + 4, HEADER - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     return torch.from_numpy(img).permute(2, 0, 1).float() / 255
