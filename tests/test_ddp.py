@@ -156,7 +156,9 @@ def worker(out: Path) -> None:
         except Exception as exc:  # a config error is the same on both ranks; a DDP one times out the other
             results[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     (out / f"rank{rank}.json").write_text(json.dumps(results))
-    dist.destroy_process_group()
+    from srcore.engine.dist import shutdown
+
+    shutdown()
 
 
 def test_every_step_keeps_ranks_identical_under_ddp(tmp_path):
