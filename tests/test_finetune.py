@@ -5,23 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
 
 from srcore.builtin.models import TinySR
 from srcore.config import validate_run_config
 from srcore.engine.checkpoint import list_checkpoints, load_checkpoint, load_safetensors
 from srcore.engine.loop import train
 from srcore.engine.preflight import PreflightError
-from srcore.hookspecs import hookimpl
-
-
-class Patches(torch.utils.data.Dataset):
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        hr = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(i))
-        return {"lr": nn.functional.avg_pool2d(hr[None], 2)[0], "hr": hr}
+from srcore.testing import RandomPairs, TinyDiscriminatorPlugin, tiny_discriminator
 
 
 def released(seed: int) -> dict[str, torch.Tensor]:
@@ -39,7 +29,7 @@ def cfg_of(manager, pretrained=None, stages=None):
 
 
 def trained(manager, run, cfg) -> dict[str, torch.Tensor]:
-    train(cfg, manager, run_dir=run, dataset=Patches(), device="cpu", progress=False)
+    train(cfg, manager, run_dir=run, dataset=RandomPairs(), device="cpu", progress=False)
     return load_checkpoint(run, manager=manager).module.state_dict()
 
 
@@ -66,7 +56,7 @@ def test_a_run_folder_is_a_pretrained_source_and_resume_does_not_reread_it(srcor
 
     shutil.rmtree(tmp_path / "first")  # gone: a resume reads the run's own checkpoint only
     longer = cfg.model_copy(update={"stages": [cfg.stages[0].model_copy(update={"steps": 2})]})
-    train(longer, srcore_manager, run_dir=tmp_path / "second", resume=True, dataset=Patches(), device="cpu",
+    train(longer, srcore_manager, run_dir=tmp_path / "second", resume=True, dataset=RandomPairs(), device="cpu",
           progress=False)
     assert list_checkpoints(tmp_path / "second")[-1].name == "step_0000002"
 
@@ -80,7 +70,7 @@ def test_strict_refuses_before_step_1_and_non_strict_lists_what_it_left(srcore_m
                                              r"\(e.g. body.0.bias\); 1 unexpected \(e.g. extra.weight\); set "
                                              r"model.pretrained.strict=false"):
         train(cfg_of(srcore_manager, {"path": str(tmp_path / "odd.pth")}), srcore_manager, run_dir=tmp_path / "x",
-              dataset=Patches(), device="cpu", progress=False)
+              dataset=RandomPairs(), device="cpu", progress=False)
     assert not (tmp_path / "x").exists()
     got = trained(srcore_manager, tmp_path / "y", cfg_of(srcore_manager, {"path": str(tmp_path / "odd.pth"),
                                                                           "strict": False}))
@@ -88,30 +78,17 @@ def test_strict_refuses_before_step_1_and_non_strict_lists_what_it_left(srcore_m
     assert "3 of 4 tensors from" in capsys.readouterr().err
 
 
-class TinyD(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, 2, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean((1, 2, 3))
-
-
-class DPlugin:
-    @hookimpl
-    def srcore_register_discriminators(self, register):
-        register("tinyd", lambda c: TinyD(), description="test discriminator")
 
 
 def test_the_gan_stage_discriminator_starts_from_its_file(srcore_manager, srcore_plugin, tmp_path):
-    srcore_plugin(DPlugin(), "ftd")
+    srcore_plugin(TinyDiscriminatorPlugin(), "ftd")
     torch.manual_seed(7)
-    d_weights = TinyD().state_dict()
+    d_weights = tiny_discriminator().state_dict()
     torch.save(d_weights, tmp_path / "d.pth")
     stages = [{"name": "psnr", "steps": 1},
               {"name": "gan", "steps": 1, "step": "adversarial", "optim_d": {"lr": 1e-12},
                "discriminator": {"id": "ftd:tinyd", "pretrained": {"path": str(tmp_path / "d.pth")}}}]
-    train(cfg_of(srcore_manager, stages=stages), srcore_manager, run_dir=tmp_path / "g", dataset=Patches(),
+    train(cfg_of(srcore_manager, stages=stages), srcore_manager, run_dir=tmp_path / "g", dataset=RandomPairs(),
           device="cpu", progress=False)
     saved, _ = load_safetensors(list_checkpoints(tmp_path / "g")[-1] / "discriminator.safetensors")
     assert close(saved, d_weights)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from srcore.config import validate_run_config
 from srcore.data.io import read_image
 from srcore.engine.loop import train
 from srcore.engine.monitor import HEADER, sample_grid
+from srcore.testing import RandomPairs
 
 
 def test_grid_has_column_titles_and_a_psnr_on_each_tile(tmp_path):
@@ -29,13 +29,6 @@ def test_grid_has_column_titles_and_a_psnr_on_each_tile(tmp_path):
     assert (sr_text > 0.95).any() and (sr_text < 0.05).any()
 
 
-class Patches(torch.utils.data.Dataset):
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        hr = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(i))
-        return {"lr": nn.functional.avg_pool2d(hr[None], 2)[0], "hr": hr}
 
 
 def test_tensorboard_gets_sample_grids_and_learning_rates(srcore_manager, tmp_path):
@@ -46,8 +39,8 @@ def test_tensorboard_gets_sample_grids_and_learning_rates(srcore_manager, tmp_pa
                                "stages": [{"steps": 4, "optim": {"lr": 0.01}}],
                                "train": {"tensorboard": True, "log_every": 2, "samples": 1},
                                "val": {"every": 2}}, srcore_manager.registries)
-    val = {"v": [{"name": "a", **Patches()[0]}]}
-    train(cfg, srcore_manager, run_dir=tmp_path / "r", dataset=Patches(), eval_sets=val, device="cpu",
+    val = {"v": [{"name": "a", **RandomPairs()[0]}]}
+    train(cfg, srcore_manager, run_dir=tmp_path / "r", dataset=RandomPairs(), eval_sets=val, device="cpu",
           progress=False)
     acc = EventAccumulator(str(tmp_path / "r" / "tb"), size_guidance={"images": 0})
     acc.Reload()

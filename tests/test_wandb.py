@@ -6,24 +6,13 @@ import sys
 import types
 
 import pytest
-import torch
-from torch import nn
 
 from srcore.config import validate_run_config
 from srcore.engine.loop import train
 from srcore.engine.preflight import PreflightError
+from srcore.testing import RandomPairs
 
-
-class Patches(torch.utils.data.Dataset):
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        hr = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(i))
-        return {"lr": nn.functional.avg_pool2d(hr[None], 2)[0], "hr": hr}
-
-
-VAL = {"v": [{"name": "a", **Patches()[0]}]}
+VAL = {"v": [{"name": "a", **RandomPairs()[0]}]}
 
 
 def cfg_of(manager, mode="offline", steps=4):
@@ -63,7 +52,7 @@ def fake_wandb(monkeypatch):
 
 def test_values_grids_and_resume_go_to_one_wandb_run(srcore_manager, tmp_path, fake_wandb):
     run = tmp_path / "r"
-    train(cfg_of(srcore_manager), srcore_manager, run_dir=run, dataset=Patches(), eval_sets=VAL, device="cpu",
+    train(cfg_of(srcore_manager), srcore_manager, run_dir=run, dataset=RandomPairs(), eval_sets=VAL, device="cpu",
           progress=False)
     first = fake_wandb.runs[0]
     assert first.kw["project"] == "srcore-test" and first.kw["name"] == "r" and first.kw["mode"] == "offline"
@@ -73,7 +62,7 @@ def test_values_grids_and_resume_go_to_one_wandb_run(srcore_manager, tmp_path, f
         steps.setdefault(step, {}).update(values)
     assert "loss/total" in steps[2] and "lr/generator" in steps[2] and "val/v/psnr" in steps[4]
     assert steps[4]["samples"] == ("image", str(run / "samples" / "step_0000004.png"))
-    train(cfg_of(srcore_manager, steps=6), srcore_manager, run_dir=run, resume=True, dataset=Patches(),
+    train(cfg_of(srcore_manager, steps=6), srcore_manager, run_dir=run, resume=True, dataset=RandomPairs(),
           eval_sets=VAL, device="cpu", progress=False)
     assert fake_wandb.runs[1].kw["id"] == first.kw["id"] == (run / "wandb_id").read_text().strip()
 
@@ -81,7 +70,7 @@ def test_values_grids_and_resume_go_to_one_wandb_run(srcore_manager, tmp_path, f
 def test_missing_wandb_is_a_preflight_problem(srcore_manager, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # import fails
     with pytest.raises(PreflightError, match=r"train.wandb: wandb is not installed; pip install 'srcore\[wandb\]'"):
-        train(cfg_of(srcore_manager), srcore_manager, run_dir=tmp_path / "r", dataset=Patches(), device="cpu",
+        train(cfg_of(srcore_manager), srcore_manager, run_dir=tmp_path / "r", dataset=RandomPairs(), device="cpu",
               progress=False)
     assert not (tmp_path / "r").exists()
 
@@ -89,7 +78,7 @@ def test_missing_wandb_is_a_preflight_problem(srcore_manager, tmp_path, monkeypa
 def test_real_wandb_offline_run_is_written(srcore_manager, tmp_path, monkeypatch):
     pytest.importorskip("wandb", reason="wandb is an optional extra (pip install 'srcore[wandb]')")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    train(cfg_of(srcore_manager), srcore_manager, run_dir=tmp_path / "r", dataset=Patches(), eval_sets=VAL,
+    train(cfg_of(srcore_manager), srcore_manager, run_dir=tmp_path / "r", dataset=RandomPairs(), eval_sets=VAL,
           device="cpu", progress=False)
     run_id = (tmp_path / "r" / "wandb_id").read_text().strip()
     assert list((tmp_path / "r" / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))

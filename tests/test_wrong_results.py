@@ -13,25 +13,14 @@ import sys
 
 import pytest
 import torch
-from torch import nn
 
 from srcore.config import validate_run_config
 from srcore.engine.checkpoint import CKPT_DIR, list_checkpoints, load_checkpoint
 from srcore.engine.loop import NonFiniteMetric, train
 from srcore.hookspecs import hookimpl
-from srcore.testing import shared_data_dir
+from srcore.testing import RandomPairs, TinyDiscriminatorPlugin, shared_data_dir
 
-
-class Patches(torch.utils.data.Dataset):
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        hr = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(i))
-        return {"lr": nn.functional.avg_pool2d(hr[None], 2)[0], "hr": hr}
-
-
-VAL = {"v": [{"name": "a", **Patches()[0]}]}
+VAL = {"v": [{"name": "a", **RandomPairs()[0]}]}
 
 
 class Flaky:
@@ -47,13 +36,6 @@ class Flaky:
         return 20.0 + self.calls if self.calls <= self.good else math.nan
 
 
-class TinyD(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, 2, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean((1, 2, 3))
 
 
 class TestPlugin:
@@ -61,9 +43,6 @@ class TestPlugin:
     def srcore_register_metrics(self, register):
         register("flaky", lambda c: Flaky(good=2), description="finite twice (preflight, step 2), then NaN")
 
-    @hookimpl
-    def srcore_register_discriminators(self, register):
-        register("tinyd", lambda c: TinyD(), description="test discriminator")
 
 
 def cfg_of(manager, **over):
@@ -79,7 +58,7 @@ def test_nan_validation_stops_the_run_and_is_never_best(srcore_manager, srcore_p
     srcore_plugin(TestPlugin(), "wr")
     run = tmp_path / "r"
     with pytest.raises(NonFiniteMetric, match=r"validation at step 4 gave NaN \(v/flaky = nan\)"):
-        train(cfg_of(srcore_manager), srcore_manager, run_dir=run, dataset=Patches(), eval_sets=VAL, device="cpu",
+        train(cfg_of(srcore_manager), srcore_manager, run_dir=run, dataset=RandomPairs(), eval_sets=VAL, device="cpu",
               progress=False)
     assert [p.name for p in list_checkpoints(run)] == ["step_0000002"]  # nothing saved after the NaN
     best = json.loads((run / CKPT_DIR / "best" / "meta.json").read_text())["best"]
@@ -88,13 +67,14 @@ def test_nan_validation_stops_the_run_and_is_never_best(srcore_manager, srcore_p
 
 def test_a_run_folder_stands_for_what_its_recipe_selects(srcore_manager, srcore_plugin, tmp_path):
     srcore_plugin(TestPlugin(), "wr")
+    srcore_plugin(TinyDiscriminatorPlugin(), "td")
     stages = [{"name": "psnr", "steps": 4},
-              {"name": "gan", "steps": 4, "step": "adversarial", "discriminator": {"id": "wr:tinyd"},
+              {"name": "gan", "steps": 4, "step": "adversarial", "discriminator": {"id": "td:tinyd"},
                "gan": {"weight": 0.1}}]
     val = {"every": 2, "metrics": [{"id": "core:psnr"}]}
     for select in ("last", "best"):
         cfg = cfg_of(srcore_manager, stages=stages, val={**val, "select": select})
-        train(cfg, srcore_manager, run_dir=tmp_path / select, dataset=Patches(), eval_sets=VAL, device="cpu",
+        train(cfg, srcore_manager, run_dir=tmp_path / select, dataset=RandomPairs(), eval_sets=VAL, device="cpu",
               progress=False)
     last = load_checkpoint(tmp_path / "last", manager=srcore_manager)
     assert last.source == str(tmp_path / "last" / CKPT_DIR / "step_0000008")

@@ -198,3 +198,42 @@ def check_recipe_preflight(registries: Registries, comp: Component, overrides: S
     except SrcoreError as exc:
         return [f"{comp.id}: {exc}"]
     return []
+
+
+# -- small pieces for engine tests (plugin authors' too) ---------------------------------------------
+
+class RandomPairs:
+    """``n`` seeded random (LR, HR) pairs: HR ``size``x``size``, LR its ``scale``x average pooling.
+
+    A dataset for a training-step or engine test that needs no files (``train(..., dataset=...)``).
+    """
+
+    def __init__(self, n: int = 4, size: int = 16, scale: int = 2) -> None:
+        self.n, self.size, self.scale = n, size, scale
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+
+        hr = torch.rand(3, self.size, self.size, generator=torch.Generator().manual_seed(i))
+        return {"lr": torch.nn.functional.avg_pool2d(hr[None], self.scale)[0], "hr": hr}
+
+
+def tiny_discriminator() -> Any:
+    """A two-conv discriminator (any input size, one score per image) for adversarial-step tests."""
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, 2, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(0))
+
+
+class TinyDiscriminatorPlugin:
+    """Registers ``tiny_discriminator`` as discriminator ``tinyd`` (``srcore_plugin(TinyDiscriminatorPlugin(), p)``)."""
+
+    from srcore import hookimpl as _hookimpl
+
+    @_hookimpl
+    def srcore_register_discriminators(self, register: Any) -> None:
+        register("tinyd", lambda c: tiny_discriminator(), description="two-conv test discriminator")
