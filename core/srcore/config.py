@@ -12,7 +12,7 @@ import copy
 import json
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -545,6 +545,23 @@ def stage_view(registries: Registries, stage: Mapping[str, Any]) -> dict[str, An
         elif wanted and isinstance(value, Mapping):
             out[key] = {k: v for k, v in value.items() if k in wanted}
     return out
+
+
+ABSENT = "(absent)"  # a key one side of ``changed_fields`` does not have
+
+
+def changed_fields(base: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(dotted key, old, new) for every leaf that differs; lists are compared item by item."""
+    if isinstance(base, Mapping) and isinstance(new, Mapping):
+        for key in [*base, *(k for k in new if k not in base)]:
+            sub = f"{path}.{key}" if path else str(key)
+            yield from changed_fields(base.get(key, ABSENT), new.get(key, ABSENT), sub)
+    elif isinstance(base, list) and isinstance(new, list) and base and new:
+        for i in range(max(len(base), len(new))):
+            old = base[i] if i < len(base) else ABSENT
+            yield from changed_fields(old, new[i] if i < len(new) else ABSENT, f"{path}.{i}")
+    elif base != new:
+        yield path, base, new
 
 
 def config_to_dict(cfg: BaseModel) -> dict[str, Any]:

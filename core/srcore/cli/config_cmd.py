@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import click
 import yaml
 
 from srcore.cli.common import get_manager, handle_errors, plugin_option
+from srcore.config import ABSENT, changed_fields
 
 
 @click.group()
@@ -58,9 +59,6 @@ def show(
     click.echo(json.dumps(data, indent=2) if as_json else yaml.safe_dump(data, sort_keys=False))
 
 
-_ABSENT = "(absent)"
-
-
 def _baseline(registries: Any, recipe: str | None, data: Mapping[str, Any]) -> dict[str, Any]:
     """The recipe alone, resolved the same way; without a recipe, the defaults around the same model id."""
     from srcore.config import RunConfig, config_to_dict, resolve_run_config
@@ -70,22 +68,8 @@ def _baseline(registries: Any, recipe: str | None, data: Mapping[str, Any]) -> d
     return config_to_dict(RunConfig.model_validate({"model": {"id": data["model"]["id"]}}))
 
 
-def changed_fields(base: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
-    """(dotted key, old, new) for every leaf that differs; lists are compared item by item."""
-    if isinstance(base, Mapping) and isinstance(new, Mapping):
-        for key in [*base, *(k for k in new if k not in base)]:
-            sub = f"{path}.{key}" if path else str(key)
-            yield from changed_fields(base.get(key, _ABSENT), new.get(key, _ABSENT), sub)
-    elif isinstance(base, list) and isinstance(new, list) and base and new:
-        for i in range(max(len(base), len(new))):
-            old = base[i] if i < len(base) else _ABSENT
-            yield from changed_fields(old, new[i] if i < len(new) else _ABSENT, f"{path}.{i}")
-    elif base != new:
-        yield path, base, new
-
-
 def _show(value: Any) -> str:
-    return value if value is _ABSENT else json.dumps(value)
+    return value if value is ABSENT else json.dumps(value)
 
 
 @config.command()

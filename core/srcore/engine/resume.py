@@ -33,40 +33,25 @@ APPLIED = tuple(re.compile(p) for p in (
     r"^stages\.\d+\.losses\.\d+\.weight$",
 ))
 
-NEW_STAGE = re.compile(r"^stages\.(\d+)\.")
+NEW_STAGE = re.compile(r"^stages\.(\d+)$")
 
 
 class ResumeConfigError(SrcoreError):
     """The configuration differs from the run's in ways a resume cannot apply."""
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": [1]}}`` -> ``{"a.b.0": 1}``; empty sections and lists stay as leaves."""
-    if isinstance(data, Mapping) and data:
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    if isinstance(data, list) and data:
-        out = {}
-        for i, v in enumerate(data):
-            out.update(flatten(v, f"{prefix}{i}."))
-        return out
-    return {prefix[:-1]: data}
-
-
 def config_changes(saved: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(applied, refused) descriptions ``key: old -> new`` of every differing key."""
-    a, b = flatten(saved), flatten(new)
+    from srcore.config import ABSENT, changed_fields
+
     n_saved = len(saved.get("stages") or [])
     applied, refused = [], []
     added: set[str] = set()
-    for key in sorted(a.keys() | b.keys()):
-        old, now = a.get(key, "<absent>"), b.get(key, "<absent>")
-        if old == now or {repr(old), repr(now)} == {"None", "'<absent>'"}:  # a field added since: same thing
+    for key, old, now in sorted(changed_fields(saved, new)):
+        if (old, now) in ((None, ABSENT), (ABSENT, None)):  # a field added since the run started, left unset
             continue
         m = NEW_STAGE.match(key)
-        if m and int(m.group(1)) >= n_saved and key not in a:  # stages appended after the trained ones
+        if m and int(m.group(1)) >= n_saved and old is ABSENT:  # stages appended after the trained ones
             added.add(f"stages.{m.group(1)} added")
             continue
         text = f"{key}: {old} -> {now}"
