@@ -514,10 +514,6 @@ def _quietly(func: Any, *args: Any) -> Any:
         logging.disable(previous)
 
 
-def _short(exc: Exception, n: int = 6) -> str:
-    return short_error(exc, n)
-
-
 def _no_match_message(p: Path, state: Mapping[str, torch.Tensor], registries: Any, crashed: str | None = None) -> str:
     """Rank registered models by how many of the file's (key, shape) pairs they share: 90 % for
     keys and shapes, 10 % for the similarity of the key names, so a score is within [0, 100] %."""

@@ -50,7 +50,6 @@ class PreflightError(SrcoreError):
 @dataclass
 class PreflightReport:
     problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
