@@ -133,3 +133,11 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # someone else's live process
         return True
     return True
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A write failed for lack of space: ENOSPC, or said only in words (h5py's RuntimeError of a
+    failed close)."""
+    import errno
+
+    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)

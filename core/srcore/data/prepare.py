@@ -31,7 +31,6 @@ it, and ``srcore.outputs.remove_stale_temps`` clears those of killed runs.
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import shutil
@@ -44,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from srcore.errors import SrcoreError
+from srcore.outputs import is_disk_full
 
 METHODS = ("bicubic", "bilinear", "nearest", "antialias", "matlab")
 _PIL = {
@@ -323,14 +323,11 @@ def plan_prepare(input_dir: Path, opts: PrepareOptions) -> PreparePlan:
     return PreparePlan(files, total, hs, ls)
 
 
-def _is_enospc(exc: BaseException) -> bool:
-    # h5py sets errno on its OSError; the RuntimeError of a failed close only says it in words
-    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
 
 
 def write_error(exc: BaseException, output: Path) -> SrcoreError:
     """One line for a failed write: a full disk, or the system's reason."""
-    if _is_enospc(exc):
+    if is_disk_full(exc):
         return SrcoreError(f"no space left on device writing {output}")
     code = getattr(exc, "errno", None)
     reason = os.strerror(code) if code else (str(exc).splitlines() or [type(exc).__name__])[0]
@@ -409,7 +406,7 @@ def prepare_h5(
         f.flush()  # a full disk fails here, while the file can still be abandoned cleanly
     except BaseException as exc:
         _abandon_h5(f, tmp)
-        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and _is_enospc(exc)):
+        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and is_disk_full(exc)):
             raise write_error(exc, output) from None
         raise
     try:

@@ -142,9 +142,9 @@ def save_run_checkpoint(
 
 def write_failure(exc: BaseException, where: Path) -> str:
     """What went wrong in words: torch reports a full disk as ``unexpected pos 76032 vs 75924``."""
-    import errno
+    from srcore.outputs import is_disk_full
 
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    if is_disk_full(exc):
         return "no space left on device"
     try:
         free = shutil.disk_usage(where if where.exists() else where.parent).free

@@ -12,7 +12,6 @@ resumed run is bit-identical to an uninterrupted one on CPU; the states are save
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import math
@@ -98,7 +97,9 @@ def train(
         try:
             return _train(cfg, manager, run_dir, resume, dev, dinfo, dataset, eval_sets, progress)
         except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+            from srcore.outputs import is_disk_full
+
+            if not is_disk_full(exc):
                 raise
             raise SrcoreError(f"no space left on device while writing to {run_dir} ({exc.filename or 'a log'}); "
                               "the last complete checkpoint is intact: free space, then --resume") from None
