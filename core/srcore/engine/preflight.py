@@ -63,7 +63,9 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
 
     if isinstance(exc, ConfigError):
         return "; ".join(exc.problems)
-    text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    from srcore.weights_io import short_error
+
+    text = short_error(exc, 1)
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return text if isinstance(exc, SrcoreError) else f"{type(exc).__name__}: {text}"
 
