@@ -378,7 +378,13 @@ def recorded_requirement(model_id: str, recorded: Mapping[str, Any], registries:
     """``sr-plugin-imdn 0.1.0`` when ``model_id``'s plugin is not installed and a checkpoint's
     ``meta.json`` (``recorded``: its ``plugins`` mapping) names the distribution it came from."""
     plugin = model_id.split(":", 1)[0] if ":" in model_id else None
-    entry = recorded.get(plugin) if plugin else None
+    return recorded_distribution(plugin, recorded, registries) if plugin else None
+
+
+def recorded_distribution(plugin: str, recorded: Mapping[str, Any], registries: Registries) -> str | None:
+    """``sr-plugin-imdn 0.1.0`` when ``plugin`` is neither installed nor loaded and ``recorded``
+    (a checkpoint meta.json's ``plugins`` mapping) names its distribution."""
+    entry = recorded.get(plugin)
     status = registries.status
     if not isinstance(entry, Mapping) or not entry.get("distribution"):
         return None

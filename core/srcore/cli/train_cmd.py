@@ -9,6 +9,7 @@ agent, whose ranks in turn die with it (``srcore.engine.dist.die_with_parent``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,10 +17,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from srcore.cli.common import get_manager, handle_errors, plugin_option
+from srcore.errors import ConfigError
 
 # launcher options (value-taking): torchrun's business, not the ranks'
 LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint", "--rdzv-id", "--max-restarts")
@@ -130,6 +133,35 @@ def _saved_config(run_dir: str | None, name: str | None) -> Path:
     return path
 
 
+_MISSING_PLUGIN = re.compile(r"belongs to plugin (\S+), which is not installed")
+
+
+def _name_recorded_plugins(exc: ConfigError, run_dir: str | None, name: str | None, registries: Any) -> ConfigError:
+    """On ``--resume``, add what to pip install for each plugin the config needs and this machine
+    lacks, from the distributions the run's newest checkpoint recorded in its meta.json."""
+    from srcore.config import RunConfig
+    from srcore.engine.checkpoint import latest_checkpoint
+    from srcore.plugins import recorded_distribution
+
+    if run_dir is None and name is None:
+        return exc
+    folder = Path(run_dir) if run_dir is not None else Path(RunConfig.model_fields["out_dir"].default) / str(name)
+    ckpt = latest_checkpoint(folder)
+    if ckpt is None:
+        return exc
+    try:
+        recorded = json.loads((ckpt / "meta.json").read_text()).get("plugins") or {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return exc
+    wanted = dict.fromkeys(m.group(1) for p in exc.problems for m in _MISSING_PLUGIN.finditer(p))
+    needs = [d for d in (recorded_distribution(p, recorded, registries) for p in wanted) if d]
+    if not needs:
+        return exc
+    pins = " ".join("==".join(d.split(" ", 1)) for d in needs)
+    note = f"this run was made with {', '.join(needs)} (recorded in {ckpt / 'meta.json'}): pip install {pins}"
+    return ConfigError([*exc.problems, note], exc.source)
+
+
 @click.command(name="train")
 @click.option("--recipe", "-r", metavar="ID", help="Recipe to start from (see `srcore plugins`).")
 @click.option("--config", "-c", "configs", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
@@ -186,7 +218,10 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
     extra += [f"model.pretrained.path={pretrained}"] if pretrained else []
     if resume and not recipe and not configs:
         configs = (str(_saved_config(run_dir, name)),)
-    cfg = resolve_run_config(manager.registries, recipe=recipe, files=configs, overrides=[*overrides, *extra])
+    try:
+        cfg = resolve_run_config(manager.registries, recipe=recipe, files=configs, overrides=[*overrides, *extra])
+    except ConfigError as exc:
+        raise (_name_recorded_plugins(exc, run_dir, name, manager.registries) if resume else exc) from None
     if (nproc > 1 or launch != Launch(rdzv_id=rdzv_id)) and not under_torchrun:
         cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [], launch)
         click.echo(f"launching {nproc} process(es) per node: {' '.join(cmd[1:])}", err=True)
