@@ -100,11 +100,6 @@ def launch_torchrun(cmd: list[str]) -> int:
         return proc.wait()
 
 
-def elastic_restart() -> bool:
-    """True in a worker that torchrun restarted after a failure (``--max-restarts``)."""
-    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
-
-
 def _has_checkpoint(run_dir: Path) -> bool:
     """A restarted worker resumes when the run got as far as a checkpoint, else starts over."""
     from srcore.engine.checkpoint import list_checkpoints
@@ -226,9 +221,10 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
         cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [], launch)
         click.echo(f"launching {nproc} process(es) per node: {' '.join(cmd[1:])}", err=True)
         sys.exit(launch_torchrun(cmd))
+    from srcore.engine.dist import elastic_restart, shutdown
+
     if elastic_restart():
         resume = resume or _has_checkpoint(Path(run_dir) if run_dir is not None else cfg.run_dir)
-    from srcore.engine.dist import shutdown
 
     try:
         result = run_training(cfg, manager, run_dir=run_dir, resume=resume, device=device, progress=not no_progress)

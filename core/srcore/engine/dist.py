@@ -38,6 +38,11 @@ class DistInfo:
         return self.rank == 0
 
 
+def elastic_restart() -> bool:
+    """True in a worker that torchrun restarted after a failure (``--max-restarts``)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+
+
 def timeout() -> timedelta:
     return timedelta(seconds=float(os.environ.get("SRCORE_DIST_TIMEOUT", "60")))
 

@@ -237,7 +237,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
     last_metrics: dict[str, float] = {}
     if main:
         write_atomic(run_dir / "config.json", json.dumps(config_to_dict(cfg), indent=2), "run configuration")
-        if resume:
+        if resume or D.elastic_restart():  # a restart that starts over drops the failed attempt's rows too
             truncate_log(run_dir, global_step)
     monitor = Monitor(run_dir, cfg.train.tensorboard, enabled=main, wandb=cfg.train.wandb, config=config_to_dict(cfg))
     total_steps = sum(s.steps for s in cfg.stages)

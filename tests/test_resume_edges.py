@@ -1,4 +1,4 @@
-"""``srcore train --resume`` of a run whose plugin is not installed names what to pip install."""
+"""Resume edge cases: a run whose plugin is missing; an elastic restart that starts over."""
 
 from __future__ import annotations
 
@@ -34,3 +34,31 @@ def test_resume_without_a_recorded_distribution_keeps_the_plain_error(srcore_man
     res = CliRunner().invoke(main, ["train", "--run-dir", str(tmp_path / "run"), "--resume", "--plugin", "core"])
     assert res.exit_code == 2, res.output
     assert "plugin imdnx, which is not installed" in res.output and "pip install" not in res.output
+
+
+def test_elastic_restart_before_the_first_checkpoint_drops_the_failed_attempts_log_rows(
+        srcore_manager, tmp_path, monkeypatch):
+    import torch
+    from skimage import data
+
+    from srcore.data.io import write_image
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    write_image(photos / "a.png", torch.from_numpy(data.astronaut()[:64, :64].copy()).permute(2, 0, 1) / 255)
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = {"step": 7, "kind": "train", "loss/total": 123.0, "time": 0.0}
+    (run / "log.jsonl").write_text(json.dumps(stale) + "\n")  # the attempt that died at step 7, unsaved
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    cfg = {"model": {"id": "core:tiny", "params": {"channels": 4}},
+           "data": {"train": {"hr": str(photos), "patch_size": 16, "batch_size": 2}},
+           "stages": [{"steps": 2}], "train": {"log_every": 1, "save_every": 100, "preflight": False}}
+    (tmp_path / "c.yaml").write_text(json.dumps(cfg))
+    res = CliRunner().invoke(main, ["train", "-c", str(tmp_path / "c.yaml"), "--run-dir", str(run),
+                                    "--device", "cpu", "--no-progress", "--plugin", "core"])
+    assert res.exit_code == 0, res.output
+    assert "no checkpoint yet, starting over" in res.output
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in rows if r["kind"] == "train"]
+    assert train_steps == [1, 2], rows
