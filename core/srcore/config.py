@@ -130,6 +130,10 @@ class TrainDataConfig(Section):
     flip: bool = True
     rot90: bool = True
     repeat: int = Field(1, ge=1, description="Passes over the image list per epoch (small sets).")
+    shard_by_rank: bool = Field(
+        False, description="With a shard directory (data prepare --shards) under DDP: each rank reads only "
+        "shards rank, rank + world, ... (every patch once per epoch across the ranks).",
+    )
 
 
 class PairedSet(Section):

@@ -5,7 +5,9 @@
 bicubic-upsampled to the HR size when ``info.pre_upsampled``) and ``lr_real`` (a real-LR patch
 of another image, for unpaired training) when ``cfg.lr_real`` is set. Sources: an HR folder
 (LR paired by file stem from ``cfg.lr``, or made on the fly by ``cfg.degradation``), a named
-set under the data root, an HDF5 patch file, or ``builtin:skimage``.
+set under the data root, an HDF5 patch file (or a directory of HDF5 shards), or ``builtin:skimage``.
+HDF5 datasets also read whole batches (``H5PatchDataset.get_batch``): the same samples as
+``dataset[i]`` under each sample's seed, from one read per batch and augmentation per batch.
 
 ``make_eval_dataset`` yields whole images ``{name, lr, hr}`` in RGB: HR cropped to a multiple of
 the scale, LR from a paired folder or from a degradation (default: MATLAB bicubic stored as
@@ -16,42 +18,61 @@ image, so every run sees the same LR.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from srcore.data.color import rgb_to_y
-from srcore.data.h5 import H5Patches, is_h5
+from srcore.data.h5 import H5Patches, ShardedH5Patches, is_h5, is_h5_shards
 from srcore.data.io import list_images, read_image
 from srcore.data.resize import imresize
 from srcore.data.sets import BUILTIN_SKIMAGE, resolve_set, skimage_photos
-from srcore.data.transforms import mod_crop, paired_random_crop, randint, random_crop, random_dihedral
+from srcore.data.transforms import (
+    crop_offsets,
+    dihedral_batch,
+    lr_crop_size,
+    mod_crop,
+    paired_random_crop,
+    randint,
+    random_crop,
+    random_dihedral,
+    random_orientation,
+)
 from srcore.errors import SrcoreError
 from srcore.registry import ModelInfo, Registries
 
 
-def _sample_generator() -> torch.Generator:
-    """A generator seeded from torch's global RNG, which DataLoader seeds per worker."""
-    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+def _sample_generator(seed: int | None = None, gen: torch.Generator | None = None) -> torch.Generator:
+    """A generator seeded from torch's global RNG, which DataLoader seeds per worker (and
+    ``SeededItems`` per sample). With ``seed``: the generator torch's global RNG seeded with
+    ``seed`` would give, made without touching that RNG (``gen`` is reseeded and returned)."""
+    if seed is None:
+        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+    gen = (gen or torch.Generator()).manual_seed(seed)
+    return gen.manual_seed(int(torch.randint(0, 2**62, (), generator=gen)))
 
 
 def to_model_space(
     lr: torch.Tensor, hr: torch.Tensor, info: ModelInfo, scale: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB/Y selection and pre-upsampling, the last step of every training sample."""
+    """RGB/Y selection and pre-upsampling, the last step of every training sample (CHW, or an NCHW batch)."""
     if info.in_channels == 1:
-        lr = rgb_to_y(lr) if lr.shape[0] == 3 else lr
-        hr = rgb_to_y(hr) if hr.shape[0] == 3 else hr
-    elif lr.shape[0] != info.in_channels or hr.shape[0] != info.out_channels:
+        lr = rgb_to_y(lr) if lr.shape[-3] == 3 else lr
+        hr = rgb_to_y(hr) if hr.shape[-3] == 3 else hr
+    elif lr.shape[-3] != info.in_channels or hr.shape[-3] != info.out_channels:
         raise SrcoreError(
-            f"the data has {lr.shape[0]}-channel patches but the model takes {info.in_channels} channel(s) "
+            f"the data has {lr.shape[-3]}-channel patches but the model takes {info.in_channels} channel(s) "
             "(a Y-only HDF5 file cannot train an RGB model)"
         )
     if info.pre_upsampled and lr.shape[-2:] != hr.shape[-2:]:
-        lr = imresize(lr.unsqueeze(0).double(), scale, size=tuple(hr.shape[-2:]))[0].float()
+        # one image at a time: a batched resize could round differently from the per-sample path
+        size = tuple(hr.shape[-2:])
+        up = torch.cat([imresize(x.unsqueeze(0).double(), scale, size=size) for x in lr.view(-1, *lr.shape[-3:])])
+        lr = up.float().view(*lr.shape[:-2], *size)
     elif not info.pre_upsampled and lr.shape[-2:] == hr.shape[-2:] and scale > 1:
         raise SrcoreError(
             "the LR patches have the HR size (pre-upsampled data, e.g. data_aug --same_size) but the model "
@@ -204,12 +225,19 @@ class FolderPatches(Dataset):
 
 
 class H5PatchDataset(Dataset):
-    """Patches of an HDF5 file; cropped further only when ``patch_size`` is smaller than stored."""
+    """Patches of an HDF5 file (or shard directory); cropped further only when ``patch_size`` is
+    smaller than stored. ``shard_by_rank``: under DDP each rank samples only its own shards
+    (``rank_part``)."""
 
     def __init__(
-        self, path: Path, *, scale: int, info: ModelInfo, patch_size: int, flip: bool, rot90: bool, repeat: int = 1
+        self, path: Path, *, scale: int, info: ModelInfo, patch_size: int, flip: bool, rot90: bool, repeat: int = 1,
+        shard_by_rank: bool = False,
     ) -> None:
-        self.patches = H5Patches(path)
+        self.patches: H5Patches | ShardedH5Patches = ShardedH5Patches(path) if is_h5_shards(path) else H5Patches(path)
+        if shard_by_rank and not isinstance(self.patches, ShardedH5Patches):
+            raise SrcoreError(f"data.train.shard_by_rank needs a shard directory (data prepare --shards); {path} is "
+                              "one file")
+        self.shard_by_rank = shard_by_rank
         if info.in_channels == 3 and self.patches.channels == 1:
             raise SrcoreError(f"{path} holds Y-only patches (--single_y) but the model takes RGB")
         if self.patches.same_size and not info.pre_upsampled:
@@ -221,6 +249,13 @@ class H5PatchDataset(Dataset):
             )
         self.scale, self.info, self.patch_size = scale, info, patch_size
         self.flip, self.rot90, self.repeat = flip, rot90, repeat
+        self._crop = patch_size < min(self.patches.hr_shape[1:3])
+        h, w = self.patches.hr_shape[1:3]
+        if rot90 and not self._crop and h != w:
+            raise SrcoreError(
+                f"{path} holds {h}x{w} patches: data.train.rot90 would mix {h}x{w} and {w}x{h} samples in a batch; "
+                f"set data.train.rot90: false or a square data.train.patch_size of at most {min(h, w) - 1}"
+            )
 
     def __len__(self) -> int:
         return len(self.patches) * self.repeat
@@ -233,6 +268,59 @@ class H5PatchDataset(Dataset):
         lr, hr = random_dihedral([lr, hr], self.flip, self.rot90, gen)
         lr, hr = to_model_space(lr, hr, self.info, self.scale)
         return {"lr": lr, "hr": hr}
+
+    def get_batch(self, indices: Sequence[int], seeds: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The batch of ``self[i]`` for each index, the i-th sample made under torch's global RNG
+        seeded with ``seeds[i]`` (what ``SeededItems`` does per sample): the same random decisions,
+        drawn in the same order from each sample's generator, applied to the whole batch."""
+        p = self.patches
+        lr_hw, hr_hw = p.lr_shape[1:3], p.hr_shape[1:3]
+        if self._crop:
+            step, lr_size = lr_crop_size(lr_hw, hr_hw, self.patch_size, self.scale, name=str(p.path))
+        gen = torch.Generator()
+        offsets, orients = [], []
+        for seed in seeds:
+            _sample_generator(seed, gen)
+            if self._crop:
+                offsets.append(crop_offsets(*lr_hw, lr_size, gen))
+            orients.append(random_orientation(self.flip, self.rot90, gen))
+        lr_np, hr_np = p.read(np.asarray(indices, dtype=np.int64) % len(p))
+        lr_np, hr_np = _nchw(lr_np), _nchw(hr_np)
+        if self._crop:
+            ps = self.patch_size
+            lr_np = dihedral_batch(lr_np, orients, offsets, lr_size)
+            hr_np = dihedral_batch(hr_np, orients, [(t * step, x * step) for t, x in offsets], ps)
+        else:
+            lr_np, hr_np = dihedral_batch(lr_np, orients), dihedral_batch(hr_np, orients)
+        lr = torch.from_numpy(lr_np).float() / p.white["lr"]
+        hr = torch.from_numpy(hr_np).float() / p.white["hr"]
+        lr, hr = to_model_space(lr, hr, self.info, self.scale)
+        return {"lr": lr, "hr": hr}
+
+    def rank_part(self, rank: int, world: int) -> tuple[int, Callable[[np.ndarray], np.ndarray]]:
+        """(sample count, local position -> dataset index) of what rank ``rank`` of ``world`` reads:
+        shards rank, rank + world, ..., each ``repeat`` times. Nothing per patch is kept."""
+        assert isinstance(self.patches, ShardedH5Patches)
+        ranges = self.patches.shard_ranges()
+        own = ranges[rank::world]
+        if len(ranges) < world:  # every rank says so, rather than one failing and the others waiting
+            raise SrcoreError(f"data.train.shard_by_rank: {self.patches.path} has {len(ranges)} shard(s), fewer than "
+                              f"the {world} processes (write more shards, or set data.train.shard_by_rank: false)")
+        starts = np.array([a for a, _ in own], dtype=np.int64)
+        cum = np.concatenate(([0], np.cumsum([c for _, c in own]))).astype(np.int64)
+        count, n = int(cum[-1]), len(self.patches)
+
+        def to_index(local: np.ndarray) -> np.ndarray:
+            rep, rest = np.divmod(np.asarray(local, dtype=np.int64), count)
+            k = np.searchsorted(cum, rest, side="right") - 1
+            return rep * n + starts[k] + rest - cum[k]
+
+        return count * self.repeat, to_index
+
+
+def _nchw(a: np.ndarray) -> np.ndarray:
+    """(N, H, W[, C]) stored patches as an (N, C, H, W) view."""
+    return a[:, None] if a.ndim == 3 else a.transpose(0, 3, 1, 2)
 
 
 def build_degradation(ref: Any, scale: int, registries: Registries) -> Any:
@@ -253,10 +341,11 @@ def make_train_dataset(
     cfg: Any, *, scale: int, info: ModelInfo, registries: Registries, root: str | Path | None
 ) -> Dataset:
     """The training dataset described by ``TrainDataConfig`` (see module doc)."""
-    if cfg.hr != BUILTIN_SKIMAGE and is_h5(cfg.hr):
+    if cfg.hr != BUILTIN_SKIMAGE and (is_h5(cfg.hr) or is_h5_shards(resolve_set(cfg.hr, root))):
         path = resolve_set(cfg.hr, root)
         return H5PatchDataset(
-            path, scale=scale, info=info, patch_size=cfg.patch_size, flip=cfg.flip, rot90=cfg.rot90, repeat=cfg.repeat
+            path, scale=scale, info=info, patch_size=cfg.patch_size, flip=cfg.flip, rot90=cfg.rot90, repeat=cfg.repeat,
+            shard_by_rank=cfg.shard_by_rank,
         )
     hr_files = hr_files_of(cfg.hr, root)
     lr_files = match_lr_files(hr_files, resolve_set(cfg.lr, root), scale) if cfg.lr else None

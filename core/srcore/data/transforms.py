@@ -1,8 +1,18 @@
-"""Aligned crops and dihedral augmentation of LR/HR pairs (CHW tensors)."""
+"""Aligned crops and dihedral augmentation of LR/HR pairs (CHW tensors, or NCHW batches).
+
+The random decisions (``crop_offsets``, ``random_orientation``) are separate from applying them,
+so a batched reader can draw each sample's decisions from that sample's own generator, exactly
+as the per-sample path does, and then apply them to the whole batch (``dihedral_batch``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
+
+Orientation = tuple[bool, bool, bool]  # (left-right flip, top-bottom flip, transpose)
 
 
 def mod_crop(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -22,8 +32,30 @@ def random_crop(
     h, w = x.shape[-2:]
     if h < size or w < size:
         raise ValueError(f"{name} is {h}x{w}, smaller than the patch size {size}")
-    top, left = randint(h - size + 1, generator), randint(w - size + 1, generator)
+    top, left = crop_offsets(h, w, size, generator)
     return x[..., top : top + size, left : left + size]
+
+
+def crop_offsets(h: int, w: int, size: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """(top, left) of a random ``size`` x ``size`` crop of an ``h`` x ``w`` image."""
+    return randint(h - size + 1, generator), randint(w - size + 1, generator)
+
+
+def lr_crop_size(
+    lr_hw: Sequence[int], hr_hw: Sequence[int], hr_size: int, scale: int, name: str = "image"
+) -> tuple[int, int]:
+    """(LR-to-HR step, LR crop size) of an aligned crop; a clear error when it cannot be cut.
+
+    The step is 1 when the LR already has the HR size (pre-upsampled data).
+    """
+    if hr_size % scale:
+        raise ValueError(f"patch size {hr_size} is not a multiple of the scale {scale}")
+    s = 1 if tuple(lr_hw) == tuple(hr_hw) else scale
+    lr_size = hr_size // s
+    h, w = lr_hw
+    if h < lr_size or w < lr_size:
+        raise ValueError(f"{name}: LR is {h}x{w}, smaller than the LR patch {lr_size} (HR patch {hr_size})")
+    return s, lr_size
 
 
 def paired_random_crop(
@@ -34,14 +66,8 @@ def paired_random_crop(
 
     When ``lr`` already has the HR size (pre-upsampled data) both are cropped at the same place.
     """
-    if hr_size % scale:
-        raise ValueError(f"patch size {hr_size} is not a multiple of the scale {scale}")
-    s = 1 if lr.shape[-2:] == hr.shape[-2:] else scale
-    lr_size = hr_size // s
-    h, w = lr.shape[-2:]
-    if h < lr_size or w < lr_size:
-        raise ValueError(f"{name}: LR is {h}x{w}, smaller than the LR patch {lr_size} (HR patch {hr_size})")
-    top, left = randint(h - lr_size + 1, generator), randint(w - lr_size + 1, generator)
+    s, lr_size = lr_crop_size(lr.shape[-2:], hr.shape[-2:], hr_size, scale, name)
+    top, left = crop_offsets(*lr.shape[-2:], lr_size, generator)
     lr = lr[..., top : top + lr_size, left : left + lr_size]
     hr = hr[..., top * s : top * s + hr_size, left * s : left * s + hr_size]
     return lr, hr
@@ -58,11 +84,52 @@ def dihedral(x: torch.Tensor, hflip: bool, vflip: bool, rot90: bool) -> torch.Te
     return x
 
 
+def random_orientation(flip: bool, rot90: bool, generator: torch.Generator | None = None) -> Orientation:
+    """Left-right flip, top-bottom flip, transpose: each a fair coin when enabled (8 orientations with both).
+
+    One draw of all the coins: torch's CPU integer sampling is serial, so this is bit for bit the
+    sequence of one ``randint(2)`` per coin, at a third of the cost.
+    """
+    n = 2 * flip + rot90
+    coins = torch.randint(2, (n,), generator=generator).tolist() if n else []
+    hflip = flip and coins[0] == 1
+    vflip = flip and coins[1] == 1
+    rot = rot90 and coins[-1] == 1
+    return hflip, vflip, rot
+
+
 def random_dihedral(
     tensors: list[torch.Tensor], flip: bool, rot90: bool, generator: torch.Generator | None = None
 ) -> list[torch.Tensor]:
     """The same random flips/rotation on every tensor of the list (8 orientations with both)."""
-    hflip = flip and randint(2, generator) == 1
-    vflip = flip and randint(2, generator) == 1
-    rot = rot90 and randint(2, generator) == 1
-    return [dihedral(t, hflip, vflip, rot) for t in tensors]
+    orient = random_orientation(flip, rot90, generator)
+    return [dihedral(t, *orient) for t in tensors]
+
+
+def dihedral_batch(
+    x: np.ndarray, orientations: Sequence[Orientation], windows: Sequence[tuple[int, int]] | None = None,
+    size: int | None = None,
+) -> np.ndarray:
+    """A new contiguous (N, C, H', W') array: sample ``i`` of ``x`` (N, C, H, W), cropped to the
+    ``size`` x ``size`` window at ``windows[i]`` = (top, left) when given, in orientation
+    ``orientations[i]`` (as ``dihedral``). Patches must be square when any is transposed.
+
+    A loop of numpy view copies: about 4x faster than grouping the batch by orientation in torch.
+    """
+    n, c, h, w = x.shape
+    if windows is not None:
+        assert size is not None
+        h = w = size
+    shape = (w, h) if any(o[2] for o in orientations) else (h, w)
+    out = np.empty((n, c, *shape), x.dtype)
+    for i, (hflip, vflip, rot) in enumerate(orientations):
+        y = x[i]
+        if windows is not None:
+            top, left = windows[i]
+            y = y[:, top : top + h, left : left + w]
+        if hflip:
+            y = y[..., ::-1]
+        if vflip:
+            y = y[..., ::-1, :]
+        out[i] = y.swapaxes(-1, -2) if rot else y
+    return out
