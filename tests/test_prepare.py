@@ -169,3 +169,25 @@ def test_bad_options_exit_2(tmp_path: Path, args: list[str], message: str):
     src = _folder(tmp_path, 1)
     res = run(["-i", str(src), "-o", str(tmp_path / "o.h5"), *args])
     assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_sharded_patches_equal_the_single_file(tmp_path: Path):
+    """--shards N -j 2 (unshuffled order): the shards concatenated are the single file, patch for patch."""
+    src = _folder(tmp_path, 3)
+    common = ["-i", str(src), "-W", "16", "-H", "16", "--stride", "12", "-uf", "2", "--rotations", "0,90",
+              "--no-shuffle"]
+    assert run([*common, "-o", str(tmp_path / "one.h5")]).exit_code == 0
+    res = run([*common, "-o", str(tmp_path / "s.h5"), "--shards", "50", "-j", "2"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    index = json.loads((tmp_path / "s.h5.shards" / "index.json").read_text())
+    with h5py.File(tmp_path / "one.h5") as f:
+        hr, lr = f["hr"][:], f["lr"][:]
+    assert index["patches"] == len(hr) and len(index["shards"]) == -(-len(hr) // 50) > 2
+    parts = [h5py.File(tmp_path / "s.h5.shards" / s["file"]) for s in index["shards"]]
+    assert [len(p["hr"]) for p in parts] == [s["patches"] for s in index["shards"]]
+    np.testing.assert_array_equal(np.concatenate([p["hr"][:] for p in parts]), hr)
+    np.testing.assert_array_equal(np.concatenate([p["lr"][:] for p in parts]), lr)
+    for p in parts:
+        p.close()

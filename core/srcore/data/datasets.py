@@ -341,6 +341,10 @@ def make_train_dataset(
     cfg: Any, *, scale: int, info: ModelInfo, registries: Registries, root: str | Path | None
 ) -> Dataset:
     """The training dataset described by ``TrainDataConfig`` (see module doc)."""
+    from srcore.data.lmdb_store import is_lmdb, make_lmdb_dataset
+
+    if cfg.hr != BUILTIN_SKIMAGE and is_lmdb(cfg.hr):
+        return make_lmdb_dataset(cfg, scale=scale, info=info, registries=registries, root=root)
     if cfg.hr != BUILTIN_SKIMAGE and (is_h5(cfg.hr) or is_h5_shards(resolve_set(cfg.hr, root))):
         path = resolve_set(cfg.hr, root)
         return H5PatchDataset(

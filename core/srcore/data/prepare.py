@@ -31,6 +31,7 @@ it, and ``srcore.outputs.remove_stale_temps`` clears those of killed runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import shutil
@@ -181,11 +182,12 @@ def resize(img: Image.Image, size: tuple[int, int], method: str) -> Image.Image:
     if method == "matlab":
         import torch
 
+        from srcore.data.color import round_half_even
         from srcore.data.resize import imresize
 
         arr = torch.from_numpy(np.asarray(img, dtype=np.float64)).permute(2, 0, 1).unsqueeze(0)
-        out = imresize(arr, size=(size[1], size[0]))[0].permute(1, 2, 0).numpy()
-        return Image.fromarray(np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8), "RGB")
+        out = round_half_even(imresize(arr, size=(size[1], size[0]))[0].clamp_(0, 255)).permute(1, 2, 0).numpy()
+        return Image.fromarray(out.astype(np.uint8), "RGB")
     return img.resize(size, _PIL[method])
 
 
@@ -344,32 +346,52 @@ def _abandon_h5(f: Any, tmp: Path) -> None:
     tmp.unlink(missing_ok=True)
 
 
+def generation_starts(plan: PreparePlan, opts: PrepareOptions) -> list[int]:
+    """Generation index of each file's first patch, and the total last (from headers only)."""
+    starts = [0]
+    for size in image_sizes(plan.files):
+        starts.append(starts[-1] + count_patches([size], opts))
+    return starts
+
+
 def _fill_h5(f: Any, plan: PreparePlan, opts: PrepareOptions, attrs: dict[str, str],
-             progress: Callable[[int], Any] | None) -> None:
+             progress: Callable[[int], Any] | None, start: int = 0, stop: int | None = None) -> None:
+    """Write positions [start, stop) of the file's patch order (all of it by default) into ``f``.
+
+    Position p holds the patch of generation index g with order[g] = p (a seeded permutation, or
+    the identity with --no-shuffle), so a shard written with a range equals that slice of the
+    single file. An unshuffled range cuts only the images it overlaps."""
     total = plan.patches
+    stop = total if stop is None else stop
     order = np.random.default_rng(opts.seed).permutation(total) if opts.shuffle else np.arange(total)
     # contiguous layout: scattered (shuffled) patch writes are ~7x faster than 1-patch chunks
-    d_hr = f.create_dataset("hr", (total, *plan.hr_patch), np.uint8)
-    d_lr = f.create_dataset("lr", (total, *plan.lr_patch), np.uint8)
+    d_hr = f.create_dataset("hr", (stop - start, *plan.hr_patch), np.uint8)
+    d_lr = f.create_dataset("lr", (stop - start, *plan.lr_patch), np.uint8)
     for d in (d_hr, d_lr):
         d.attrs.update(attrs)
-    written = 0
-    for path in plan.files:
+    starts = generation_starts(plan, opts)
+    if starts[-1] != total:
+        raise SrcoreError(f"internal error: planned {total} patches but the images give {starts[-1]}")
+    for i, path in enumerate(plan.files):
+        if not opts.shuffle and (starts[i + 1] <= start or starts[i] >= stop):
+            continue
+        gen = starts[i]
         for _, _, hr_p, lr_p in image_groups(path, opts):
             n = len(hr_p)
-            if n == 0:
-                continue
-            if written + n > total:
+            if gen + n > starts[i + 1]:
                 raise SrcoreError(f"internal error: more patches than counted ({path})")
-            dest = order[written : written + n]
-            sort = np.argsort(dest)
-            d_hr[dest[sort]] = hr_p[sort]
-            d_lr[dest[sort]] = lr_p[sort]
-            written += n
-            if progress:
-                progress(n)
-    if written != total:
-        raise SrcoreError(f"internal error: counted {total} patches but cut {written}")
+            dest = order[gen : gen + n]
+            keep = np.flatnonzero((dest >= start) & (dest < stop))
+            if len(keep):
+                sort = keep[np.argsort(dest[keep])]
+                d_hr[dest[sort] - start] = hr_p[sort]
+                d_lr[dest[sort] - start] = lr_p[sort]
+            gen += n
+            if progress and len(keep):
+                progress(len(keep))
+        if gen != starts[i + 1]:
+            raise SrcoreError(f"internal error: counted {starts[i + 1] - starts[i]} patches in {path} but cut "
+                              f"{gen - starts[i]}")
 
 
 def check_h5_shapes(opts: PrepareOptions) -> None:
@@ -379,30 +401,18 @@ def check_h5_shapes(opts: PrepareOptions) -> None:
         )
 
 
-def prepare_h5(
-    input_dir: Path, output: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None
-) -> PrepareResult:
-    """Write the HDF5 patch file (see module doc); ``progress(n)`` is called per written patch group.
-
-    A full disk or an interruption removes the temporary file and raises (``SrcoreError`` for
-    the disk, naming the output); an existing ``output`` is replaced (the CLI asks first)."""
+def write_h5(tmp: Path, output: Path, fill: Callable[[Any], Any]) -> None:
+    """Create the HDF5 file ``tmp`` and ``fill`` it; on any failure it is removed, and a write
+    error (a full disk above all) becomes one line naming ``output``. Renaming is the caller's."""
     import h5py
 
-    from srcore.outputs import make_output_dir, temp_path
-
-    check_h5_shapes(opts)
-    plan = plan_prepare(input_dir, opts)
-    make_output_dir(output.parent)
-    tmp = temp_path(output)
-    attrs = {k: str(v) for k, v in asdict(opts).items()}
-    attrs["input"] = str(input_dir)
     try:
         f = h5py.File(tmp, "w")
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise write_error(exc, output) from None
     try:
-        _fill_h5(f, plan, opts, attrs, progress)
+        fill(f)
         f.flush()  # a full disk fails here, while the file can still be abandoned cleanly
     except BaseException as exc:
         _abandon_h5(f, tmp)
@@ -411,12 +421,155 @@ def prepare_h5(
         raise
     try:
         f.close()
-        os.replace(tmp, output)
     except (OSError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
         raise write_error(exc, output) from None
+
+
+def _patch_attrs(input_dir: Path, opts: PrepareOptions) -> dict[str, str]:
+    attrs = {k: str(v) for k, v in asdict(opts).items()}
+    attrs["input"] = str(input_dir)
+    return attrs
+
+
+def prepare_h5(
+    input_dir: Path, output: Path, opts: PrepareOptions, progress: Callable[[int], Any] | None = None,
+    shards: int | None = None, jobs: int = 1,
+) -> PrepareResult:
+    """Write the HDF5 patch file (see module doc); ``progress(n)`` is called per written patch group.
+
+    With ``shards`` N: the folder ``<output>.shards`` of files of N patches each (see
+    ``write_shards``), written by ``jobs`` processes; the shuffled order is refused there (a slice
+    of it draws from every image, so each shard would cut them all).
+
+    A full disk or an interruption removes the temporary output and raises (``SrcoreError`` for
+    the disk, naming the output); an existing ``output`` is replaced (the CLI asks first)."""
+    from srcore.outputs import make_output_dir, temp_path
+
+    check_h5_shapes(opts)
+    if shards and opts.shuffle:
+        raise SrcoreError(NO_SHUFFLED_SHARDS)
+    plan = plan_prepare(input_dir, opts)
+    make_output_dir(output.parent)
+    attrs = _patch_attrs(input_dir, opts)
     total = plan.patches
-    return PrepareResult(output, len(plan.files), total, (total, *plan.hr_patch), (total, *plan.lr_patch))
+    result = PrepareResult(output, len(plan.files), total, (total, *plan.hr_patch), (total, *plan.lr_patch))
+    if shards:
+        task = functools.partial(_patch_shard, plan, opts, attrs)
+        result.output = write_shards(shards_dir(output), total, shards, task, jobs=jobs, progress=progress)
+        return result
+    tmp = temp_path(output)
+    write_h5(tmp, output, lambda f: _fill_h5(f, plan, opts, attrs, progress))
+    try:
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, output) from None
+    return result
+
+
+NO_SHUFFLED_SHARDS = ("--shards needs --no-shuffle: a shard of the shuffled order draws from every image "
+                      "(training samples patches at random anyway)")
+
+
+def _patch_shard(plan: PreparePlan, opts: PrepareOptions, attrs: dict[str, str], path: Path, start: int, stop: int,
+                 progress: Callable[[int], Any] | None = None) -> None:
+    write_h5(path, path, lambda f: _fill_h5(f, plan, opts, attrs, progress, start, stop))
+
+
+# -- shards -------------------------------------------------------------------------------------
+
+SHARDS_FORMAT = "srcore-h5-shards"
+
+
+def shards_dir(output: Path) -> Path:
+    """``OUT.h5`` -> ``OUT.h5.shards``, the folder a sharded prepare writes."""
+    return output.with_name(output.name + ".shards")
+
+
+def shard_ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """[start, stop) of each shard: all full except the last."""
+    return [(a, min(a + size, total)) for a in range(0, total, size)]
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}.h5"
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them and removes the temporary folder."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_shard(args: tuple[Callable[..., Any], Path, int, int]) -> int:
+    task, path, start, stop = args
+    task(path, start, stop)
+    return stop - start
+
+
+def write_shards(
+    out_dir: Path, total: int, size: int, task: Callable[..., Any], *, jobs: int = 1,
+    progress: Callable[[int], Any] | None = None,
+) -> Path:
+    """Write ``total`` items as HDF5 shards of ``size`` and their ``index.json`` into ``out_dir``.
+
+    ``task(path, start, stop[, progress])`` writes items [start, stop) as one file (a picklable
+    callable: with ``jobs`` > 1 it runs in that many spawned processes, each writing its own
+    files). Everything goes into ``.<name>.incomplete-<pid>`` beside ``out_dir``, renamed when the
+    index (written last) is in; any failure or interruption stops the workers and removes it."""
+    import json
+    import multiprocessing
+
+    from srcore.atomic import write_atomic
+    from srcore.outputs import temp_path
+
+    ranges = shard_ranges(total, size)
+    tmp = temp_path(out_dir)
+    pool = None
+    try:
+        tmp.mkdir(parents=True)
+        jobs_args = [(task, tmp / shard_name(k), a, b) for k, (a, b) in enumerate(ranges)]
+        if jobs <= 1 or len(ranges) == 1:
+            for t, path, a, b in jobs_args:
+                t(path, a, b, progress)
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(ranges)), initializer=_ignore_sigint)
+            for n in pool.imap_unordered(_run_shard, jobs_args):
+                if progress:
+                    progress(n)
+            pool.close()
+            pool.join()
+            pool = None
+        index = {"format": SHARDS_FORMAT, "version": 1, "patches": total,
+                 "shards": [{"file": shard_name(k), "patches": b - a} for k, (a, b) in enumerate(ranges)]}
+        write_atomic(tmp / "index.json", json.dumps(index, indent=1) + "\n", "shard index")
+        replace_dir(tmp, out_dir)
+    except BaseException as exc:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, out_dir) from None
+        raise
+    return out_dir
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``final``; an existing ``final`` (the caller checked
+    --overwrite) is moved aside first and deleted only once the new one is in place."""
+    if not (final.exists() or final.is_symlink()):
+        os.replace(tmp, final)
+        return
+    old = final.with_name(f".{final.name}.replaced.incomplete-{os.getpid()}")
+    os.replace(final, old)
+    os.replace(tmp, final)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
 
 
 def check_png_folders(out_hr: Path, out_lr: Path) -> None:
