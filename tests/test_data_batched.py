@@ -165,3 +165,38 @@ def test_shard_and_layout_errors_are_one_line(tmp_path: Path):
         f.create_dataset("hr", data=np.zeros((2, 8, 12), np.uint8))
     with pytest.raises(SrcoreError, match="rot90"):
         H5PatchDataset(tmp_path / "wide.h5", **{**kw, "patch_size": 12})
+
+
+def test_data_bench_reports_rates_and_a_verdict(tmp_path: Path):
+    import re
+
+    import yaml
+    from click.testing import CliRunner
+
+    from srcore.cli import main
+
+    write_h5(tmp_path / "p.h5", 40, 16, 8, rgb=True)
+    cfg = {"model": {"id": "core:tiny", "params": {"scale": 2, "channels": 4}},
+           "data": {"train": {"hr": str(tmp_path / "p.h5"), "patch_size": 16, "batch_size": 4}},
+           "stages": [{"steps": 10, "losses": [{"id": "core:l1"}]}]}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    args = ["data", "bench", "-c", str(tmp_path / "run.yaml"), "--plugin", "core", "--steps", "4",
+            "--model-steps", "2", "--device", "cpu", "--no-progress"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 3, res.output
+    data = re.fullmatch(r"data: .*p\.h5 \(H5PatchDataset, 40 samples\), batch 4, 0 worker\(s\): (\d+) samples/s = "
+                        r"([\d.]+) batches/s \(4 batches in ([\d.]+) s; .*", lines[0])
+    assert data, lines[0]
+    assert abs(int(data[1]) - 4 * float(data[2])) <= 0.01 * int(data[1]) + 1  # batches of 4 samples
+    step = re.fullmatch(r"model: core:tiny, step supervised on cpu: ([\d.]+) ms/step .*", lines[1])
+    assert step, lines[1]
+    verdict = re.fullmatch(r"verdict: the data can feed ([\d.]+) steps/s; the model step takes ([\d.]+) ms => "
+                           r"(data|compute)-bound.*", lines[2])
+    assert verdict and float(verdict[1]) == pytest.approx(float(data[2]), abs=0.1)
+    assert (verdict[3] == "data") == (float(verdict[1]) < 1000 / float(verdict[2]))
+
+    missing = "data.train.hr=" + str(tmp_path / "missing.h5")
+    bad = CliRunner().invoke(main, [*args[:4], "-s", missing, "--plugin", "core"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "missing.h5" in bad.output
