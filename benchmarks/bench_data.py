@@ -222,10 +222,99 @@ def bench_workers(args: argparse.Namespace, files: Files) -> None:
                                   for w, r in rates.items()) + f" on {os.cpu_count()} cores")
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace, Files], None]] = {
+# -- lmdb (helper E): sub-image stores vs whole-image folder -----------------------------------------
+
+LMDB_PATCH, LMDB_SCALE, SUB, SUB_STEP = 128, 4, 480, 240
+
+
+def bench_lmdb(args: argparse.Namespace, files: Files | None) -> None:
+    """samples/s of 128-px x4 training samples (ESRGAN's) from sub-images vs whole photographs.
+
+    The photographs (faces/celeba_hq, 1024x1024 JPEG) are cut into 480x480 sub-images, step 240
+    (BasicSR's DIV2K preparation: 16 per photograph) and stored as an LMDB of PNG (level 1), an
+    LMDB of raw pixels and an HDF5 file (with x4 MATLAB-bicubic LR). Each sample is drawn through
+    ``make_train_dataset`` in the main process, one torch thread: folder and LMDB crop 128 px and
+    make the LR on the fly (core:bicubic), HDF5 crops its stored LR. The folder runs with the
+    decoded-image cache off (SRCORE_IMAGE_CACHE_MB=0), so every sample decodes a whole JPEG.
+    Blocks in ABBA order; the ratio of each block pair is taken, the median printed."""
+    import random
+
+    import torch
+
+    from srcore.config import TrainDataConfig
+    from srcore.data.datasets import make_train_dataset
+    from srcore.data.lmdb_store import write_lmdb
+    from srcore.data.subimages import SubimageOptions, plan_subimages, write_h5_file
+    from srcore.plugins import PluginManager
+    from srcore.registry import ModelInfo
+
+    torch.set_num_threads(1)
+    os.environ["SRCORE_IMAGE_CACHE_MB"] = "0"
+    photos = photographs()
+    folder = photos[0].parent
+    tmp = Path(tempfile.mkdtemp(prefix="srcore-bench-lmdb-", dir=args.tmp))
+    try:
+        stores: dict[str, Path] = {"folder": folder}
+        plan = plan_subimages(photos, SubimageOptions(SUB, SUB_STEP, 0, LMDB_SCALE))
+        for name, write in (
+            ("lmdb-png", lambda out: write_lmdb(plan, out, None, level=1)),
+            ("lmdb-raw", lambda out: write_lmdb(plan, out, None, raw=True)),
+        ):
+            out = tmp / f"{name}.lmdb"
+            t0 = time.perf_counter()
+            write(out)
+            stores[name] = out
+            size = sum(f.stat().st_size for f in out.iterdir())
+            print(f"lmdb: wrote {out.name}: {plan.total} sub-images of {SUB} px from {len(photos)} photographs, "
+                  f"{size / 2**20:.0f} MiB in {time.perf_counter() - t0:.1f} s")
+        h5_plan = plan_subimages(photos, SubimageOptions(SUB, SUB_STEP, 0, LMDB_SCALE), make_lr=True)
+        t0 = time.perf_counter()
+        stores["h5"] = write_h5_file(h5_plan, folder, tmp / "sub.h5")
+        print(f"lmdb: wrote sub.h5 (HR + x4 LR): {stores['h5'].stat().st_size / 2**20:.0f} MiB in "
+              f"{time.perf_counter() - t0:.1f} s")
+        registries = PluginManager().load(only=["core"]).registries
+        info = ModelInfo(scales=(LMDB_SCALE,))
+        datasets = {name: make_train_dataset(TrainDataConfig(hr=str(path), patch_size=LMDB_PATCH), scale=LMDB_SCALE,
+                                             info=info, registries=registries, root=None)
+                    for name, path in stores.items()}
+        for path in [*photos, tmp / "lmdb-png.lmdb" / "data.mdb", tmp / "lmdb-raw.lmdb" / "data.mdb", stores["h5"]]:
+            with open(path, "rb") as f:  # every store starts in the page cache
+                while f.read(1 << 24):
+                    pass
+        n = {"folder": 10 if args.quick else 25}
+        rng = random.Random(0)
+        rates: dict[str, list[float]] = {k: [] for k in datasets}
+        for name, ds in datasets.items():
+            n.setdefault(name, 60 if args.quick else 150)
+            ds[0]  # first-touch costs (file handles, page cache)
+        names = list(datasets)
+        order = (names + names[::-1]) * (1 if args.quick else 2)
+        for name in order:
+            ds = datasets[name]
+            idx = [rng.randrange(len(ds)) for _ in range(n[name])]
+            t0 = time.perf_counter()
+            for i in idx:
+                sample = ds[i]
+            rates[name].append(n[name] / (time.perf_counter() - t0))
+            assert sample["hr"].shape == (3, LMDB_PATCH, LMDB_PATCH)
+            assert sample["lr"].shape == (3, LMDB_PATCH // LMDB_SCALE, LMDB_PATCH // LMDB_SCALE)
+        base = rates["folder"]
+        for name in names:
+            ratios = [r / b for r, b in zip(rates[name], base)]  # the same A..B..B..A round
+            print(f"lmdb: {name:9s} {statistics.median(rates[name]):7.1f} samples/s"
+                  + ("" if name == "folder" else f"  ratio vs folder {statistics.median(ratios):.1f}x "
+                     f"(median of {len(ratios)} rounds, min {min(ratios):.1f}x, max {max(ratios):.1f}x)"))
+        print(f"lmdb: patch {LMDB_PATCH} x{LMDB_SCALE} from {SUB}-px sub-images (step {SUB_STEP}) vs "
+              f"{len(photos)} whole 1024-px JPEGs (decode cache off), main process, 1 torch thread")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace, Any], None]] = {
     "batched": bench_batched,
     "memory": bench_memory,
     "workers": bench_workers,
+    "lmdb": bench_lmdb,
 }
 
 
@@ -243,7 +332,7 @@ def main() -> None:
     wanted = args.only or list(SECTIONS)
     tmp = Path(tempfile.mkdtemp(prefix="srcore-bench-data-", dir=args.tmp))
     try:
-        files = make_files(args, tmp, need_big="memory" in wanted)
+        files = make_files(args, tmp, need_big="memory" in wanted) if set(wanted) - {"lmdb"} else None
         for name in wanted:
             SECTIONS[name](args, files)
     finally:

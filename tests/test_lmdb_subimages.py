@@ -128,6 +128,9 @@ def test_basicsr_lmdb_is_read_back_exactly(tmp_path: Path, srcore_manager):
         np.testing.assert_array_equal(sample["lr"].numpy(), lr_want[:, :, left[0] // 4 : left[0] // 4 + 8])
     clone = pickle.loads(pickle.dumps(ds))  # DataLoader workers: no LMDB handle crosses processes
     assert clone[0]["hr"].shape == (3, 32, 32)
+    from torch.utils.data import DataLoader  # a forked worker inherits the open database: reopened there
+
+    assert next(iter(DataLoader(ds, batch_size=4, num_workers=1)))["hr"].shape == (4, 3, 32, 32)
     ds_deg = make_train_dataset(TrainDataConfig(hr=str(tmp_path / "hr.lmdb"), patch_size=32), scale=4, info=info,
                                 registries=srcore_manager.registries, root=None)
     assert ds_deg[0]["lr"].shape == (3, 8, 8)  # no LR given: the degradation makes it on the fly
@@ -192,6 +195,12 @@ def test_sharded_prepare_equals_single_file(tmp_path: Path):
             parts.append({k: f[k][:] for k in ("hr", "lr", "keys")})
     for k in ("hr", "lr", "keys"):
         np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), one[k])
+    from srcore.data.h5 import H5Patches, ShardedH5Patches  # the reader side of the shard contract
+
+    single, sharded = H5Patches(tmp_path / "one.h5"), ShardedH5Patches(shard_dir)
+    assert len(sharded) == n
+    for i in (0, 6, 7, n - 1):
+        assert all(a.equal(b) for a, b in zip(sharded[i], single[i]))
     # and the single file holds what it says: sub-image 2 of im0 and the LR under it
     np.testing.assert_array_equal(one["hr"][1], srcs[0][0:32, 16:48, ::-1])
     np.testing.assert_array_equal(one["lr"][1], srcs[0][::4, ::4][0:8, 4:12, ::-1])

@@ -89,13 +89,14 @@ class LmdbImages:
             raise SrcoreError(f"{self.path} lacks {' and '.join(missing)} (BasicSR's LMDB layout)")
         self.meta = parse_meta_info(self.path / META)
         self.keys = list(self.meta)
+        self._real = self.path.resolve()  # one environment per database, however it is spelled
         self._handle()  # fail now, naming the file, rather than in a worker
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def _handle(self) -> Any:
-        return _read_txn(self.path)
+        return _read_txn(self._real)
 
     def read(self, key: str) -> np.ndarray:
         """The stored image: (h, w[, c]) uint8 BGR as cv2 decodes it (or the raw bytes reshaped)."""
@@ -127,14 +128,13 @@ _OPEN: dict[Path, tuple[int, Any, Any]] = {}  # path -> (pid, env, read transact
 
 
 def _read_txn(path: Path) -> Any:
-    """A read transaction on the LMDB at ``path``, one environment per path and process.
+    """A read transaction on the LMDB at ``path`` (resolved), one environment per path and process.
 
     py-lmdb refuses to open an environment twice in a process, and a forked DataLoader worker
     inherits the parent's: the inherited copy is closed (which only unmaps it in the child) and
     the database reopened."""
-    key = path.resolve()
     pid = os.getpid()
-    cached = _OPEN.get(key)
+    cached = _OPEN.get(path)
     if cached is not None:
         if cached[0] == pid:
             return cached[2]
@@ -145,7 +145,7 @@ def _read_txn(path: Path) -> Any:
     except Exception as exc:  # lmdb.Error and its subclasses
         raise SrcoreError(f"cannot open LMDB {path}: {exc}") from None
     txn = env.begin(write=False)
-    _OPEN[key] = (pid, env, txn)
+    _OPEN[path] = (pid, env, txn)
     return txn
 
 

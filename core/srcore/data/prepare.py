@@ -479,9 +479,6 @@ def _patch_shard(plan: PreparePlan, opts: PrepareOptions, attrs: dict[str, str],
 
 # -- shards -------------------------------------------------------------------------------------
 
-SHARDS_FORMAT = "srcore-h5-shards"
-
-
 def shards_dir(output: Path) -> Path:
     """``OUT.h5`` -> ``OUT.h5.shards``, the folder a sharded prepare writes."""
     return output.with_name(output.name + ".shards")
@@ -523,6 +520,7 @@ def write_shards(
     import multiprocessing
 
     from srcore.atomic import write_atomic
+    from srcore.data.h5 import SHARDS_FORMAT, SHARDS_INDEX
     from srcore.outputs import temp_path
 
     ranges = shard_ranges(total, size)
@@ -544,7 +542,7 @@ def write_shards(
             pool = None
         index = {"format": SHARDS_FORMAT, "version": 1, "patches": total,
                  "shards": [{"file": shard_name(k), "patches": b - a} for k, (a, b) in enumerate(ranges)]}
-        write_atomic(tmp / "index.json", json.dumps(index, indent=1) + "\n", "shard index")
+        write_atomic(tmp / SHARDS_INDEX, json.dumps(index, indent=1) + "\n", "shard index")
         replace_dir(tmp, out_dir)
     except BaseException as exc:
         if pool is not None:
