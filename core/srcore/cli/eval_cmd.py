@@ -8,19 +8,31 @@ Speed: images are read, degraded, upsampled (bicubic/folder modes) and measured 
 in ``--workers`` threads, in order; the numbers are those of a sequential run. Progress: a bar
 per row with ETA on stderr when it is a terminal (``srcore.progress``), none otherwise or with
 ``--no-progress``; ``--progress`` forces it.
+
+``--nproc N`` re-launches the command under torchrun (as ``srcore train --nproc``): rank r
+measures the images i with i % N == r, rank 0 merges them in image order and alone prints and
+writes the results, which are those of one process (``srcore.metrics.distributed``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import io
+import os
+import sys
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext, redirect_stderr
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from srcore.cli.common import get_manager, handle_errors, plugin_option
+from srcore.atomic import write_atomic
+from srcore.cli.common import error_message, get_manager, handle_errors, plugin_option
 from srcore.errors import SrcoreError
 from srcore.progress import progress_option
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _csv_list(value: str | None) -> list[str]:
@@ -43,6 +55,31 @@ def _progress(desc: str, total: int | None, enabled: bool | None) -> Any:
         return bar(items, desc=desc, total=total, unit="img", enabled=enabled)
 
     return wrap
+
+
+RANK_ERRORS = "SRCORE_RANK_ERRORS"  # folder where the ranks of ``_launch`` leave their one-line errors
+
+
+def _errors_to_launcher(func: F) -> F:
+    """In a rank of ``_launch``: a ``SrcoreError`` goes to the launcher, which says it once; an
+    interrupt (the launcher stops its ranks) ends the rank quietly."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        folder = os.environ.get(RANK_ERRORS) if "RANK" in os.environ else None
+        try:
+            return func(*args, **kwargs)
+        except SrcoreError as exc:
+            if not folder:
+                raise
+            write_atomic(Path(folder) / f"rank{os.environ['RANK']}", error_message(exc), "rank error file")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if not folder:
+                raise
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @click.command(name="eval")
@@ -86,10 +123,15 @@ def _progress(desc: str, total: int | None, enabled: bool | None) -> Any:
               help="(a) Condition value(s) for conditional models, comma-separated (FxSR t: 0,0.5,1 gives one "
               "row per value, the perception-distortion table).")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="Threads that read, resize and measure images [default: CPU cores, at most 4].")
+              help="Threads that read, resize and measure images [default: CPU cores, at most 4, shared by "
+              "the --nproc processes].")
+@click.option("--nproc", type=int, default=1, show_default=True,
+              help="Processes (through torchrun: gloo on CPU, NCCL and one GPU each with --device cuda); each "
+              "measures every N-th image and rank 0 reports the numbers one process gives.")
 @progress_option
 @plugin_option
 @handle_errors
+@_errors_to_launcher
 def eval_cmd(
     checkpoint: str | None, sr_dir: str | None, hr_dir: str | None, lr_dir: str | None, model: str | None,
     model_params: tuple[str, ...], data: str | None, scale_text: str | None, data_root: tuple[str, ...],
@@ -97,7 +139,7 @@ def eval_cmd(
     y_convention: str, degradation: str, no_quantize: bool, per_image: bool, strict_metrics: bool,
     metric_params: tuple[str, ...], json_path: str | None,
     csv_path: str | None, device: str, tile: int | None, self_ensemble: bool, with_bicubic: bool,
-    with_self_ensemble: bool, cond_text: str | None, workers: int | None, progress: bool | None,
+    with_self_ensemble: bool, cond_text: str | None, workers: int | None, nproc: int, progress: bool | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Evaluate (a) --checkpoint on --data at --scale, (b) --sr-dir against --hr-dir, or
@@ -109,11 +151,19 @@ def eval_cmd(
       srcore eval --checkpoint runs/vdsr/last --data set5,set14 --scale 2
       srcore eval --sr-dir results/Set5 --hr-dir set5 --scale 4 --per-image
       srcore eval --checkpoint fsrcnn_x3.pth --hr-dir test_HR --lr-dir test_LR --scale 3
+      srcore eval --model bicubic --data set14 --scale 4 --metrics psnr,fid --nproc 2
     """
     from srcore.atomic import check_writable
     from srcore.data.sets import default_data_root
-    from srcore.engine.dist import device_for
+    from srcore.engine import dist as D
+    from srcore.metrics import distributed as dist_eval
     from srcore.metrics import evaluate as ev
+
+    under_torchrun = int(os.environ.get("RANK", -1)) != -1
+    if os.environ.get("TORCHELASTIC_RUN_ID"):  # a worker of a torchrun agent: never outlive it
+        D.die_with_parent()
+    if nproc < 1:
+        raise SrcoreError(f"--nproc {nproc}: give 1 or more processes")
 
     mode = _mode(checkpoint, sr_dir, hr_dir, model, lr_dir)
     if lr_dir:
@@ -123,7 +173,9 @@ def eval_cmd(
     for option, path in (("--json", json_path), ("--csv", csv_path)):
         if path:
             check_writable(path, option)
-    dev = device_for(device)
+    dev = D.device_for(device)
+    if nproc > 1 and not under_torchrun:
+        _check_devices(device, dev, nproc)
     scales = _scales(scale_text)
     root = list(data_root) if data_root else default_data_root()
     metric_names = _csv_list(metric_text)
@@ -156,35 +208,63 @@ def eval_cmd(
             )
         if conds != [None] and not loaded.info.condition:
             raise SrcoreError(f"--cond: {loaded.component.id} takes no condition map")
-        loaded.module.to(dev)
     elif conds != [None]:
         raise SrcoreError("--cond applies to --checkpoint of a conditional model")
-    results = []
-    spec_list = []
-    unavailable: dict[str, str] = {}
-    sets: dict[tuple[str, int | None], Any] = {}  # one (cached) dataset per set and scale
-    n_rows, row = _row_count(mode, data, scales, conds, with_self_ensemble and not self_ensemble, with_bicubic), 0
-    for scale in scales or [None]:
-        crop = crop_border if crop_border is not None else (scale or 0)
-        specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
-                                 y_convention=y_convention, extra=extra, skip_unavailable=not strict_metrics,
-                                 unavailable=unavailable)
-        spec_list = specs
-        at_scale = _at_scale(loaded, scale)
-        for cond in conds:
-            variants = [(self_ensemble, "")]
-            if with_self_ensemble and not self_ensemble:
-                variants.append((True, " +x8"))
-            for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, lr_dir, registries,
-                                                      degradation, at_scale, tile, variants, cond, dev, with_bicubic,
-                                                      sets):
-                label = "bicubic" if kind == "bicubic" else _model_label(mode, checkpoint, at_scale) + kind
-                label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
-                row += 1
-                desc = f"[{row}/{n_rows}] {label} {name}" + (f" x{scale}" if scale else "")
-                results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
-                                           quantize=not no_quantize, progress=_progress(desc, total, progress),
-                                           device=dev, workers=workers))
+    if nproc > 1 and not under_torchrun:
+        sizes = [total for scale in scales or [None]
+                 for _, _, _, total in _sources(mode, data, scale, root, sr_dir, hr_dir, lr_dir, registries,
+                                                degradation, None, tile, [(False, "")], None, dev, checked=True)]
+        nproc = _launch_count(nproc, max(sizes))
+        if nproc > 1:
+            _launch(nproc)
+            return
+    if loaded is not None:
+        loaded.module.to(dev)
+    dinfo = D.init(dev, default_timeout=EVAL_TIMEOUT)  # a torchrun rank joins its group; DistInfo() alone
+    try:
+        results = []
+        spec_list = []
+        unavailable: dict[str, str] = {}
+        sets: dict[tuple[str, int | None], Any] = {}  # one (cached) dataset per set and scale
+        n_rows, row = _row_count(mode, data, scales, conds, with_self_ensemble and not self_ensemble, with_bicubic), 0
+        if dinfo.enabled and workers is None:  # the ranks on a node share its cores
+            workers = max(1, ev.default_workers() // int(os.environ.get("LOCAL_WORLD_SIZE", dinfo.world_size)))
+        for scale in scales or [None]:
+            crop = crop_border if crop_border is not None else (scale or 0)
+            with nullcontext() if dinfo.is_main else redirect_stderr(io.StringIO()):
+                specs = ev.build_metrics(metric_names, registries, crop_border=crop, y_channel=not rgb,
+                                         y_convention=y_convention, extra=extra, skip_unavailable=not strict_metrics,
+                                         unavailable=unavailable)  # rank 0 alone says what it leaves out
+            if dinfo.enabled:
+                dist_eval.check_distributable(specs)
+            spec_list = specs
+            at_scale = _at_scale(loaded, scale)
+            for cond in conds:
+                variants = [(self_ensemble, "")]
+                if with_self_ensemble and not self_ensemble:
+                    variants.append((True, " +x8"))
+                for name, kind, pairs, total in _sources(mode, data, scale, root, sr_dir, hr_dir, lr_dir,
+                                                          registries, degradation, at_scale, tile, variants, cond,
+                                                          dev, with_bicubic, sets, dinfo):
+                    label = "bicubic" if kind == "bicubic" else _model_label(mode, checkpoint, at_scale) + kind
+                    label += f" t={cond:g}" if cond is not None and kind != "bicubic" else ""
+                    row += 1
+                    desc = f"[{row}/{n_rows}] {label} {name}" + (f" x{scale}" if scale else "")
+                    kwargs = {"quantize": not no_quantize, "device": dev, "workers": workers}
+                    if not dinfo.enabled:
+                        results.append(ev.evaluate(pairs, specs, model=label, set_name=name, scale=scale,
+                                                   progress=_progress(desc, total, progress), **kwargs))
+                        continue
+                    shown = _progress(f"{desc} (rank 0 of {dinfo.world_size})", total,
+                                      progress if dinfo.is_main else False)  # the bar of rank 0's share
+                    merged = dist_eval.evaluate_sharded(pairs, total, specs, model=label, set_name=name, scale=scale,
+                                                        progress=shown, **kwargs)
+                    if merged is not None:
+                        results.append(merged)
+    finally:
+        D.shutdown()
+    if not dinfo.is_main:
+        return
     protocol = {
         "channel": "rgb" if rgb else "y", "y_convention": y_convention,
         "crop_border": crop_border if crop_border is not None else "scale",
@@ -203,6 +283,69 @@ def eval_cmd(
     if csv_path:
         ev.write_csv(Path(csv_path), results, spec_list, per_image=True, what="--csv")
         click.echo(f"wrote {csv_path}")
+
+
+EVAL_TIMEOUT = 3600.0  # seconds a rank may wait at the gather for the others [env SRCORE_DIST_TIMEOUT]
+
+
+def _check_devices(requested: str, dev: Any, nproc: int) -> None:
+    """--nproc on CUDA: one GPU per rank (cuda:LOCAL_RANK), so no fixed index and enough GPUs."""
+    if dev.type != "cuda":
+        return
+    import torch
+
+    if ":" in requested:
+        raise SrcoreError(f"--device {requested} with --nproc {nproc}: each process takes its own GPU "
+                          "(cuda:LOCAL_RANK); give --device cuda")
+    if nproc > torch.cuda.device_count():
+        raise SrcoreError(f"--nproc {nproc} with --device {requested}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s), one per process")
+
+
+def _launch_count(nproc: int, images: int) -> int:
+    """No more processes than the largest set has images (the others would measure nothing)."""
+    if nproc > images:
+        click.echo(f"note: --nproc {nproc}: the largest set has {images} image(s); running {images} "
+                   f"process(es)", err=True)
+    return min(nproc, images)
+
+
+def _launch(nproc: int) -> None:
+    """Run this command on ``nproc`` ranks: the torchrun launch of ``srcore train --nproc``, with
+    this process as the torchrun agent, so that a rank's error ends the run as one line and exit 2
+    (not torchrun's failure report) and no second interpreter starts. The ranks die with this
+    process (``srcore.engine.dist.die_with_parent``), even when it is killed with -9."""
+    import logging
+    import tempfile
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    from srcore.cli.train_cmd import torchrun_command
+
+    argv = sys.argv[sys.argv.index("eval") + 1:] if "eval" in sys.argv else []
+    args = torchrun_command(nproc, argv, command="eval")[3:]  # without "python -m torch.distributed.run"
+    # each rank its share of the cores (torchrun would set 1 thread, with a warning)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    click.echo(f"launching {nproc} processes: torchrun {' '.join(args)}", err=True)
+    for name in list(logging.root.manager.loggerDict):  # the agent's log lines: the failure is said below
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="srcore-eval-") as errors:
+        os.environ[RANK_ERRORS] = errors
+        try:
+            run(parse_args(args))
+        except SignalException:
+            raise KeyboardInterrupt from None  # the agent has stopped the ranks
+        except ChildFailedError as exc:
+            first, failure = exc.get_first_failure()
+            said = {r: Path(errors, f"rank{r}") for r in sorted(exc.failures) if Path(errors, f"rank{r}").is_file()}
+            if said:
+                raise SrcoreError(said.get(first, next(iter(said.values()))).read_text()) from None
+            raise SrcoreError(f"--nproc: rank {first} ended with exit code {failure.exitcode} "
+                              "(its output is above)") from None
+
 
 
 def _row_count(
@@ -312,15 +455,21 @@ def _sources(
     mode: str, data: str | None, scale: int | None, root: Any, sr_dir: str | None, hr_dir: str | None,
     lr_dir: str | None, registries: Any, degradation: str, loaded: Any, tile: int | None,
     variants: list[tuple[bool, str]], cond: float | None, device: Any, with_bicubic: bool = False,
-    sets: dict[Any, Any] | None = None,
+    sets: dict[Any, Any] | None = None, dinfo: Any = None, checked: bool = False,
 ) -> Iterable[tuple[str, str, Any, int]]:
     """(set name, row kind, (name, SR, HR) pairs, count): kind is '' for the model or for the
     mode's only source, ' +x8' for the self-ensemble row, 'bicubic' for the baseline rows.
     ``sets`` keeps one dataset per (set, scale) across calls; in checkpoint mode it caches its
-    items (``CachedSet``), since several rows read the same LR."""
+    items (``CachedSet``), since several rows read the same LR. With ``dinfo`` of a distributed
+    run, the pairs and the count are this rank's share. ``checked``: match the folder's images
+    now (the launcher checks before it starts the ranks)."""
     from srcore.data.datasets import hr_files_of, make_eval_dataset
     from srcore.data.sets import resolve_set, set_display_name
+    from srcore.engine import dist as D
     from srcore.metrics import evaluate as ev
+    from srcore.metrics.distributed import ShardedSet
+
+    rank, world = (dinfo.rank, dinfo.world_size) if dinfo is not None else (0, 1)
 
     if mode == "folder":
         assert sr_dir and hr_dir
@@ -329,7 +478,11 @@ def _sources(
         if not resolve_set(hr_dir, root).is_dir():
             raise SrcoreError(f"--hr-dir {hr_dir} is not a folder (give the folder of HR images, or a named set)")
         files = hr_files_of(hr_dir, root)
-        yield set_display_name(resolve_set(hr_dir, root)), "", ev.folder_jobs(Path(sr_dir), files, scale), len(files)
+        jobs: Iterable[Any] = ev.folder_jobs(Path(sr_dir), files, scale)
+        jobs = list(jobs) if checked else jobs
+        if world > 1:
+            jobs = (job for _, job in D.shard(jobs, rank, world))
+        yield set_display_name(resolve_set(hr_dir, root)), "", jobs, len(D.shard_indices(len(files), rank, world))
         return
     assert scale is not None
     deg = ev.ExactInput(_degradation(degradation, scale, registries))
@@ -340,13 +493,14 @@ def _sources(
             source = {"hr": hr_dir, "lr": lr_dir} if spec == _PAIRED else spec
             ds = make_eval_dataset(source, scale=scale, root=root, degradation=deg)
             ds = sets[(spec, scale)] = ev.CachedSet(ds) if mode == "checkpoint" else ds
+        share = ShardedSet(ds, rank, world) if world > 1 else ds
         if mode == "bicubic" or with_bicubic:
-            yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_jobs(ds), len(ds)
+            yield ds.name, "bicubic" if mode != "bicubic" else "", ev.bicubic_jobs(share), len(share)
         if mode == "bicubic":
             continue
         for ensemble, kind in variants:
-            pairs = ev.model_pairs(ds, loaded, tile=tile, self_ensemble=ensemble, cond=cond, device=device)
-            yield ds.name, kind, pairs, len(ds)
+            pairs = ev.model_pairs(share, loaded, tile=tile, self_ensemble=ensemble, cond=cond, device=device)
+            yield ds.name, kind, pairs, len(share)
 
 
 def _degradation(ref: str, scale: int, registries: Any) -> Any:

@@ -67,11 +67,11 @@ def check_launch(nproc: int, launch: Launch) -> None:
         raise SrcoreError(f"--rdzv-endpoint {launch.rdzv_endpoint!r}: expected HOST:PORT, e.g. node01:29400")
 
 
-def torchrun_command(nproc: int, argv: list[str], launch: Launch | None = None) -> list[str]:
-    """The torchrun command line that runs ``srcore train`` with ``argv`` on ``nproc`` processes per node."""
+def torchrun_command(nproc: int, argv: list[str], launch: Launch | None = None, command: str = "train") -> list[str]:
+    """The torchrun command line that runs ``srcore <command>`` with ``argv`` on ``nproc`` processes per node."""
     rest = _drop_launch_options(argv)
     return [sys.executable, "-m", "torch.distributed.run", *(launch or Launch()).torchrun_args(),
-            f"--nproc-per-node={nproc}", "-m", "srcore", "train", *rest]
+            f"--nproc-per-node={nproc}", "-m", "srcore", command, *rest]
 
 
 def _drop_launch_options(argv: list[str]) -> list[str]:

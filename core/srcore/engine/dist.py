@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from srcore.errors import SrcoreError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,15 @@ def elastic_restart() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
 
 
-def timeout() -> timedelta:
-    return timedelta(seconds=float(os.environ.get("SRCORE_DIST_TIMEOUT", "60")))
+def timeout(default: float = 60) -> timedelta:
+    return timedelta(seconds=float(os.environ.get("SRCORE_DIST_TIMEOUT", default)))
 
 
-def init(device: torch.device) -> DistInfo:
-    """Join the process group torchrun describes in the environment (no-op otherwise)."""
+def init(device: torch.device, default_timeout: float = 60) -> DistInfo:
+    """Join the process group torchrun describes in the environment (no-op otherwise).
+
+    ``default_timeout``: seconds a collective waits when ``SRCORE_DIST_TIMEOUT`` is not set
+    (evaluation waits longer: a rank may wait for another's last image)."""
     if int(os.environ.get("RANK", -1)) == -1:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
@@ -58,7 +63,7 @@ def init(device: torch.device) -> DistInfo:
         backend = "nccl" if device.type == "cuda" else "gloo"
         store = _attempt_store(info.world_size)
         extra = {} if store is None else {"store": store, "rank": info.rank, "world_size": info.world_size}
-        dist.init_process_group(backend=backend, timeout=timeout(), **extra)
+        dist.init_process_group(backend=backend, timeout=timeout(default_timeout), **extra)
     return info
 
 
@@ -123,6 +128,41 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     if dist.is_initialized():
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
+
+
+def shard_indices(n: int, rank: int, world: int) -> range:
+    """The indices of ``n`` items rank ``rank`` of ``world`` takes: ``i % world == rank``
+    (validation and ``srcore eval --nproc``; ``unshard`` puts them back in order)."""
+    return range(rank, n, world)
+
+
+def shard(items: Any, rank: int, world: int, limit: int | None = None) -> Iterator[tuple[int, Any]]:
+    """(index, item) of this rank's share of ``items`` (a sequence, or any iterable), the first ``limit``."""
+    if hasattr(items, "__len__") and hasattr(items, "__getitem__"):
+        for i in shard_indices(len(items) if limit is None else min(limit, len(items)), rank, world):
+            yield i, items[i]
+        return
+    for i, item in enumerate(items):
+        if limit is not None and i >= limit:
+            return
+        if i % world == rank:
+            yield i, item
+
+
+def unshard(parts: Sequence[Sequence[T]]) -> list[T]:
+    """Every rank's share (``parts[rank]``, as ``shard`` gave it) back in item order."""
+    world = len(parts)
+    total = sum(len(p) for p in parts)
+    return [parts[i % world][i // world] for i in range(total)]
+
+
+def gather_to_main(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` on rank 0 (a list by rank), None on the others; ``[obj]`` alone."""
+    if not dist.is_initialized():
+        return [obj]
+    out: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
 
 
 def shutdown() -> None:

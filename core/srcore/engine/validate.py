@@ -63,19 +63,6 @@ def find_label(labels: Iterable[str], wanted: str) -> str | None:
     return None
 
 
-def _shard(items: Any, rank: int, world: int, limit: int | None) -> Iterable[tuple[int, Mapping[str, Any]]]:
-    if hasattr(items, "__len__") and hasattr(items, "__getitem__"):
-        n = len(items) if limit is None else min(limit, len(items))
-        for i in range(rank, n, world):
-            yield i, items[i]
-        return
-    for i, item in enumerate(items):
-        if limit is not None and i >= limit:
-            return
-        if i % world == rank:
-            yield i, item
-
-
 @torch.no_grad()
 def validate(
     upscaler: Any,
@@ -115,7 +102,7 @@ def validate(
         for _, metric in metrics:
             if is_set_level(metric):
                 metric.reset()
-        for _i, item in _shard(items, dinfo.rank, dinfo.world_size, max_images):
+        for _i, item in D.shard(items, dinfo.rank, dinfo.world_size, max_images):
             lr, hr = item["lr"].unsqueeze(0).float(), item["hr"].unsqueeze(0).float()
             j = start
             for cond in conditions:

@@ -19,7 +19,7 @@ not over pixels of the concatenated set.
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -64,9 +64,13 @@ class PerImageMetric:
     def update(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> torch.Tensor:
         sr, hr = check_pair(sr, hr, self.name)
         values = self.per_image(sr, hr).to(torch.float64)
+        self.add(values)
+        return values
+
+    def add(self, values: torch.Tensor) -> None:
+        """Record per-image values measured outside ``update`` (worker threads, other ranks)."""
         self._sum += float(values.sum().item())
         self._count += values.numel()
-        return values
 
     def compute(self) -> float:
         return self._sum / self._count if self._count else math.nan
@@ -77,12 +81,25 @@ class PerImageMetric:
 
 
 class SetMetric:
-    """Base class of set-level metrics: ``update`` accumulates statistics and returns ``None``."""
+    """Base class of set-level metrics: ``update`` accumulates statistics and returns ``None``.
+
+    ``update`` is ``add(measure(sr, hr))``. ``measure`` returns a batch's statistics (FID: its
+    Inception features) as picklable CPU objects without keeping them; ``add`` accumulates them.
+    Distributed evaluation measures on every rank and adds on rank 0 in image order, so the set
+    value is the one a single process computes. A subclass that only overrides ``update`` works
+    in one process only.
+    """
 
     name = "metric"
     higher_is_better = True
 
     def update(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> None:
+        self.add(self.measure(sr, hr))
+
+    def measure(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> Any:
+        raise NotImplementedError
+
+    def add(self, stats: Any) -> None:
         raise NotImplementedError
 
     def compute(self) -> float:

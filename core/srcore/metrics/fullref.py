@@ -118,11 +118,6 @@ class _Measured(PerImageMetric):
         assert hr is not None, f"{self.name.upper()} needs a reference"
         return self.from_measured(self._prep(sr), self._prep(hr))
 
-    def add(self, values: torch.Tensor) -> None:
-        """Record per-image values computed outside ``update`` (by ``from_measured``)."""
-        self._sum += float(values.sum().item())
-        self._count += values.numel()
-
     @property
     def min_size(self) -> int:
         """Smallest image side measurable: something must be left after the border crop."""

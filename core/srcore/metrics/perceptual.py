@@ -192,12 +192,17 @@ class FID(SetMetric):
             outs.append(f.flatten(1))
         return torch.cat(outs)
 
-    def update(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> None:
-        sr, hr = check_pair(sr, hr, self.name) if hr is not None else check_pair(sr, None, self.name)
-        self.fake.update(self.features(sr))
-        if hr is not None and self.cached is None:
-            self.real.update(self.features(hr))
-        return None
+    def measure(self, sr: torch.Tensor, hr: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features of the SR batch and, unless the reference statistics are cached, of the HR (CPU)."""
+        sr, hr = check_pair(sr, hr, self.name)
+        fake = self.features(sr).cpu()
+        return fake, (self.features(hr).cpu() if hr is not None and self.cached is None else None)
+
+    def add(self, stats: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        fake, real = stats
+        self.fake.update(fake)
+        if real is not None and self.cached is None:
+            self.real.update(real)
 
     def compute(self) -> float:
         mu1, s1 = self.fake.mean_cov()
