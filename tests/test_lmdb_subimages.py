@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -148,7 +152,7 @@ def test_srcore_lmdb_is_readable_the_basicsr_way(tmp_path: Path, raw: bool):
         cv2.imwrite(str(tmp_path / "lr" / f"im{i}x2.png"), a)
     out, out_lr = tmp_path / "hr.lmdb", tmp_path / "lr.lmdb"
     res = run("-i", tmp_path / "src", "--subimages", 32, "--step", 16, "--scale", 2, "--lr-dir", tmp_path / "lr",
-              "-o", out, "--output-lr", out_lr, *(["--raw"] if raw else []))
+              "-o", out, "--output-lr", out_lr, *(["--raw"] if raw else ["-j", 2]))  # PNG: 2 encoding processes
     assert res.exit_code == 0, res.output
     for db, images, crop in ((out, srcs, 32), (out_lr, lrs, 16)):
         lines = (db / "meta_info.txt").read_text().splitlines()
@@ -232,6 +236,9 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path):
 
     with pytest.raises(KeyboardInterrupt):
         write_lmdb(plan, tmp_path / "a.lmdb", tmp_path / "b.lmdb", progress=boom)
+    hr_only = plan_subimages(plan.files, SubimageOptions(32, 16))
+    with pytest.raises(KeyboardInterrupt):
+        write_lmdb(hr_only, tmp_path / "a.lmdb", None, progress=boom, jobs=2)  # the encoding pool is stopped
     with pytest.raises(KeyboardInterrupt):
         write_h5_file(plan, tmp_path / "src", tmp_path / "c.h5", shards=3, progress=boom)
     with pytest.raises(KeyboardInterrupt):
@@ -246,7 +253,8 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path):
         (["--subimages", 32, "-o", "x.h5"], "need --scale"),
         (["--subimages", 32, "--scale", 3, "-o", "x.h5"], "must be multiples of --scale 3"),
         (["--subimages", 32, "--raw", "-o", "x.h5", "--scale", 2], "--raw stores raw pixels in an LMDB"),
-        (["--subimages", 32, "-o", "x.lmdb", "--shards", 2], "only with --output X.h5"),
+        (["--subimages", 32, "-o", "x.lmdb", "--shards", 2], "--shards writes HDF5 shards: only with --output X.h5"),
+        (["-o", "x.h5", "-j", 2, "-W", 32, "-H", 32, "--stride", 32], "--jobs: patches are written in parallel only"),
         (["--subimages", 32, "-o", "x.lmdb", "-W", 20], "--width: not with --subimages"),
         (["--subimages", 32, "-o", "x.png"], "use a .lmdb or .h5 name"),
         (["--step", 16, "-o", "x.h5"], "--step: only with --subimages"),
@@ -269,3 +277,27 @@ def test_lr_size_mismatch_is_refused_before_writing(tmp_path: Path):
               "-o", tmp_path / "x.h5")
     assert res.exit_code == 2 and "1 LR image(s) are not 1/4 of their HR: im0.png 64x64 / im0.png 15x16" in res.output
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize(("sig", "out_name", "extra"), [
+    (signal.SIGINT, "k.lmdb", []),  # Ctrl-C while 2 processes encode PNGs
+    (signal.SIGTERM, "k.h5", ["--scale", 2, "--shards", 500]),  # kill while 2 processes write shards
+])
+def test_killed_parallel_prepare_leaves_nothing(tmp_path: Path, sig: signal.Signals, out_name: str, extra: list):
+    photos(tmp_path / "src", [(512, 512)] * 16)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "srcore", "data", "prepare", "-i", str(tmp_path / "src"),
+                             "--subimages", "32", "--step", "16", "-j", "2", "-o", str(out / out_name),
+                             *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".*.incomplete-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert f"interrupted by {sig.name}; nothing was written" in err
+    time.sleep(0.5)  # the workers are gone: nothing appears afterwards
+    assert list(out.iterdir()) == []

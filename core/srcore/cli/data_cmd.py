@@ -138,7 +138,7 @@ def signals_interrupt() -> Iterator[None]:
 @click.option("--shards", type=click.IntRange(min=1), metavar="N",
               help="HDF5: write OUT.h5.shards/ with N patches per file (multi-node runs read their own).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="--shards: processes writing shard files in parallel.")
+              help="Processes: writing --shards in parallel; with --subimages, cutting and encoding images.")
 @handle_errors
 def prepare(
     input_: str, data_root: tuple[str, ...], number: int | None, output: str | None, overwrite: bool, use_h5py: bool,
@@ -181,7 +181,7 @@ def prepare(
     if (shards or jobs > 1) and not output:
         raise SrcoreError("--shards and --jobs write HDF5: give --output FILE.h5")
     if jobs > 1 and not shards:
-        raise SrcoreError("--jobs runs shard writers in parallel: give --shards N")
+        raise SrcoreError("--jobs: patches are written in parallel only as --shards N (or use --subimages)")
 
     from srcore.data.h5 import is_h5
     from srcore.data.prepare import NO_SHUFFLED_SHARDS, PrepareOptions, prepare_h5, prepare_png, shards_dir
@@ -270,7 +270,6 @@ def _prepare_subimages(
     """``data prepare --subimages``: check every option and image first, then write one output."""
     from tqdm import tqdm
 
-    from srcore.data.datasets import match_lr_files
     from srcore.data.h5 import is_h5
     from srcore.data.lmdb_store import is_lmdb, write_lmdb
     from srcore.data.prepare import select_files, shards_dir
@@ -306,10 +305,8 @@ def _prepare_subimages(
         problems.append("--raw stores raw pixels in an LMDB: only with --output X.lmdb")
     if png_level is not None and kind == "h5":
         problems.append("--png-level: an HDF5 file stores pixels, not PNG")
-    if (shards or jobs > 1) and kind != "h5":
-        problems.append("--shards and --jobs write HDF5 shards: only with --output X.h5")
-    if jobs > 1 and not shards:
-        problems.append("--jobs runs shard writers in parallel: give --shards N")
+    if shards and kind != "h5":
+        problems.append("--shards writes HDF5 shards: only with --output X.h5")
     opts = SubimageOptions(size, step if step is not None else max(size // 2, 1), thresh, scale)
     problems += opts.problems()
     if problems:
@@ -320,7 +317,11 @@ def _prepare_subimages(
     root = list(data_root) if data_root else default_data_root()
     src = resolve_set(input_, root)
     files = select_files(src, number)
-    lr_files = match_lr_files(files, resolve_set(lr_dir, root), scale or 1) if lr_dir else None
+    lr_files = None
+    if lr_dir:
+        from srcore.data.datasets import match_lr_files  # imports torch: only when pairing
+
+        lr_files = match_lr_files(files, resolve_set(lr_dir, root), scale or 1)
     plan = plan_subimages(files, opts, lr_files, make_lr)
     needed = plan.raw_bytes + (1 << 16) if kind == "h5" or raw else estimate_png_bytes(plan)
     free = check_free_space(main, needed)
@@ -333,11 +334,11 @@ def _prepare_subimages(
             written = write_h5_file(plan, src, main, shards=shards, jobs=jobs, progress=bar.update)
         elif kind == "lmdb":
             write_lmdb(plan, main, Path(output_lr) if output_lr else None, level=1 if png_level is None else png_level,
-                       raw=raw, progress=bar.update)
+                       raw=raw, progress=bar.update, jobs=jobs)
             written = main
         else:
             write_folders(plan, main, Path(output_lr) if output_lr else None,
-                          level=3 if png_level is None else png_level, progress=bar.update)
+                          level=3 if png_level is None else png_level, progress=bar.update, jobs=jobs)
             written = main
     also = f" and {output_lr}" if output_lr else ""
     click.echo(f"wrote {plan.total} sub-images from {len(files)} image(s) to {written}{also}")

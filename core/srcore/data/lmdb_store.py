@@ -162,13 +162,10 @@ class LmdbWriter:
         self.meta = open(path / META, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.count = 0
 
-    def put(self, key: str, rgb: np.ndarray) -> None:
-        from srcore.data.subimages import encode_png
-
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        value = bgr.tobytes() if self.raw else encode_png(rgb, self.level)
+    def put(self, key: str, value: bytes, shape: tuple[int, int, int]) -> None:
+        """Store ``value`` (from ``lmdb_value``) of an image of ``shape`` (h, w, c) under ``key``."""
         self.txn.put(key.encode("utf-8"), value)
-        h, w, c = bgr.shape
+        h, w, c = shape
         self.meta.write(f"{key}.png ({h},{w},{c}) {RAW if self.raw else self.level}\n")
         self.count += 1
         if self.count % self.BATCH == 0:
@@ -191,29 +188,40 @@ def lmdb_map_size(raw_bytes: int) -> int:
     return max(2 * raw_bytes, 1 << 26)
 
 
+def lmdb_value(rgb: np.ndarray, raw: bool = False, level: int = 1) -> bytes:
+    """What an LMDB stores for an RGB uint8 image: PNG bytes (BGR, as BasicSR), or raw BGR pixels."""
+    from srcore.data.subimages import encode_png
+
+    return np.ascontiguousarray(rgb[:, :, ::-1]).tobytes() if raw else encode_png(rgb, level)
+
+
 def write_lmdb(plan: Any, output: Path, output_lr: Path | None, level: int = 1, raw: bool = False,
-               progress: Callable[[int], Any] | None = None) -> None:
+               progress: Callable[[int], Any] | None = None, jobs: int = 1) -> None:
     """The sub-images of ``plan`` (``srcore.data.subimages.SubimagePlan``) as LMDB(s): HR into
-    ``output``, LR into ``output_lr``. Built in temporary folders renamed when complete."""
+    ``output``, LR into ``output_lr``; ``jobs`` processes cut and encode the images, this one
+    writes. Built in temporary folders renamed when complete."""
+    import functools
     import shutil
 
     from srcore.data.prepare import replace_dir, write_error
-    from srcore.data.subimages import iter_range
+    from srcore.data.subimages import encoded_images
     from srcore.outputs import temp_path
 
     outs = [output] + ([output_lr] if output_lr is not None else [])
+    shapes = [(plan.opts.size, plan.opts.size, 3), (plan.lr_size, plan.lr_size, 3)]
     tmps = [temp_path(o) for o in outs]
     writers: list[LmdbWriter] = []
     try:
         for t in tmps:
             writers.append(LmdbWriter(t, lmdb_map_size(plan.raw_bytes), level, raw))
-        for keys, hr, lr in iter_range(plan, 0, plan.total):
-            for k, key in enumerate(keys):
-                writers[0].put(key, hr[k])
-                if len(writers) > 1:
-                    writers[1].put(key, lr[k])
-            if progress:
-                progress(len(keys))
+        with encoded_images(plan, functools.partial(lmdb_value, raw=raw, level=level), jobs) as images:
+            for keys, hr, lr in images:
+                for k, key in enumerate(keys):
+                    writers[0].put(key, hr[k], shapes[0])
+                    if len(writers) > 1 and lr is not None:
+                        writers[1].put(key, lr[k], shapes[1])
+                if progress:
+                    progress(len(keys))
         while writers:
             writers.pop(0).close()
         for t, o in zip(tmps, outs):

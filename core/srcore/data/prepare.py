@@ -493,7 +493,7 @@ def shard_name(k: int) -> str:
     return f"shard-{k:05d}.h5"
 
 
-def _ignore_sigint() -> None:
+def ignore_sigint() -> None:
     """Workers leave Ctrl-C to the parent, which stops them and removes the temporary folder."""
     import signal
 
@@ -533,7 +533,7 @@ def write_shards(
             for t, path, a, b in jobs_args:
                 t(path, a, b, progress)
         else:
-            pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(ranges)), initializer=_ignore_sigint)
+            pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(ranges)), initializer=ignore_sigint)
             for n in pool.imap_unordered(_run_shard, jobs_args):
                 if progress:
                     progress(n)

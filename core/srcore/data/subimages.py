@@ -23,6 +23,7 @@ reads images for training; 16-bit images are refused. Arrays here are (H, W, 3) 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -228,6 +229,40 @@ def iter_range(plan: SubimagePlan, start: int, stop: int) -> Iterator[tuple[list
         yield keys[lo:hi], hr[lo:hi], (lr[lo:hi] if lr is not None else None)
 
 
+Encoded = tuple[list[str], list[Any], list[Any] | None]
+
+
+def _cut_encoded(plan: SubimagePlan, encode: Callable[[np.ndarray], Any], i: int) -> Encoded:
+    keys, hr, lr = cut_image(plan, i)
+    return keys, [encode(x) for x in hr], ([encode(x) for x in lr] if lr is not None else None)
+
+
+@contextlib.contextmanager
+def encoded_images(
+    plan: SubimagePlan, encode: Callable[[np.ndarray], Any], jobs: int = 1
+) -> Iterator[Iterator[Encoded]]:
+    """(keys, HR values, LR values) of each image in order, cut and encoded (PNG bytes; arrays
+    with ``np.ascontiguousarray``) by ``jobs`` spawned processes (``encode`` must pickle);
+    leaving the block early stops them."""
+    import functools
+    import multiprocessing
+
+    from srcore.data.prepare import ignore_sigint
+
+    work = functools.partial(_cut_encoded, plan, encode)
+    todo = [i for i, n in enumerate(plan.counts) if n]
+    if jobs <= 1 or len(todo) < 2:
+        yield map(work, todo)
+        return
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), initializer=ignore_sigint)
+    try:
+        yield pool.imap(work, todo)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
 # -- writers ------------------------------------------------------------------------------------------
 
 def encode_png(rgb: np.ndarray, level: int) -> bytes:
@@ -241,9 +276,10 @@ def encode_png(rgb: np.ndarray, level: int) -> bytes:
 
 
 def write_folders(plan: SubimagePlan, out_hr: Path, out_lr: Path | None, level: int = 3,
-                  progress: Callable[[int], Any] | None = None) -> None:
+                  progress: Callable[[int], Any] | None = None, jobs: int = 1) -> None:
     """PNG files ``<key>.png`` into ``out_hr`` (and ``out_lr``): BasicSR's sub-image folders.
     Written into temporary folders renamed when complete (existing ones replaced: the CLI asks)."""
+    import functools
     import shutil
 
     from srcore.data.prepare import replace_dir, write_error
@@ -254,13 +290,14 @@ def write_folders(plan: SubimagePlan, out_hr: Path, out_lr: Path | None, level: 
     try:
         for t in tmps:
             t.mkdir(parents=True)
-        for keys, hr, lr in iter_range(plan, 0, plan.total):
-            for k, key in enumerate(keys):
-                (tmps[0] / f"{key}.png").write_bytes(encode_png(hr[k], level))
-                if lr is not None and len(tmps) > 1:
-                    (tmps[1] / f"{key}.png").write_bytes(encode_png(lr[k], level))
-            if progress:
-                progress(len(keys))
+        with encoded_images(plan, functools.partial(encode_png, level=level), jobs) as images:
+            for keys, hr, lr in images:
+                for k, key in enumerate(keys):
+                    (tmps[0] / f"{key}.png").write_bytes(hr[k])
+                    if lr is not None and len(tmps) > 1:
+                        (tmps[1] / f"{key}.png").write_bytes(lr[k])
+                if progress:
+                    progress(len(keys))
         for t, d in zip(tmps, outs):
             replace_dir(t, d)
     except BaseException as exc:
@@ -272,7 +309,7 @@ def write_folders(plan: SubimagePlan, out_hr: Path, out_lr: Path | None, level: 
 
 
 def _fill_h5(f: Any, plan: SubimagePlan, attrs: dict[str, str], start: int, stop: int,
-             progress: Callable[[int], Any] | None) -> None:
+             progress: Callable[[int], Any] | None, jobs: int = 1) -> None:
     import h5py
 
     n, s, ls = stop - start, plan.opts.size, plan.lr_size
@@ -282,13 +319,18 @@ def _fill_h5(f: Any, plan: SubimagePlan, attrs: dict[str, str], start: int, stop
     for d in (d_hr, d_lr):
         d.attrs.update(attrs)
     at = 0
-    for keys, hr, lr in iter_range(plan, start, stop):
-        d_hr[at : at + len(keys)] = hr
-        d_lr[at : at + len(keys)] = lr
-        d_keys[at : at + len(keys)] = keys
-        at += len(keys)
-        if progress:
-            progress(len(keys))
+    with contextlib.ExitStack() as stack:
+        if jobs > 1 and (start, stop) == (0, plan.total):  # the single file: images cut in parallel
+            images: Any = stack.enter_context(encoded_images(plan, np.ascontiguousarray, jobs))
+        else:
+            images = iter_range(plan, start, stop)
+        for keys, hr, lr in images:
+            d_hr[at : at + len(keys)] = np.asarray(hr)
+            d_lr[at : at + len(keys)] = np.asarray(lr)
+            d_keys[at : at + len(keys)] = keys
+            at += len(keys)
+            if progress:
+                progress(len(keys))
     if at != n:
         raise SrcoreError(f"internal error: planned {n} sub-images but cut {at}")
 
@@ -301,16 +343,17 @@ def h5_attrs(plan: SubimagePlan, source: Path) -> dict[str, str]:
 
 
 def write_h5_range(plan: SubimagePlan, attrs: dict[str, str], path: Path, start: int, stop: int,
-                   progress: Callable[[int], Any] | None = None) -> None:
+                   progress: Callable[[int], Any] | None = None, jobs: int = 1) -> None:
     """One HDF5 file (``hr``, ``lr``, ``keys``) of sub-images [start, stop): the single file or a shard."""
     from srcore.data.prepare import write_h5
 
-    write_h5(path, path, lambda f: _fill_h5(f, plan, attrs, start, stop, progress))
+    write_h5(path, path, lambda f: _fill_h5(f, plan, attrs, start, stop, progress, jobs))
 
 
 def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | None = None, jobs: int = 1,
                   progress: Callable[[int], Any] | None = None) -> Path:
-    """The sub-images as one HDF5 patch file (read by H5Patches), or as ``<output>.shards``."""
+    """The sub-images as one HDF5 patch file (read by H5Patches), or as ``<output>.shards``
+    (``jobs`` processes, each writing whole shards; for one file they cut the images)."""
     import functools
     import os
 
@@ -321,7 +364,7 @@ def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | 
     if shards:
         return write_shards(shards_dir(output), plan.total, shards, task, jobs=jobs, progress=progress)
     tmp = temp_path(output)
-    task(tmp, 0, plan.total, progress)
+    task(tmp, 0, plan.total, progress, jobs)
     try:
         os.replace(tmp, output)
     except OSError as exc:
