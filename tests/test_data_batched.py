@@ -82,6 +82,22 @@ def test_batched_and_per_sample_paths_give_identical_batches(tmp_path: Path, cas
         assert len({tuple(b["hr"][:, 0, 0, 0].tolist()) for b in new}) == 7  # not one batch repeated
 
 
+def test_stream_keys_are_those_of_the_per_sample_sampler():
+    """The slice-per-epoch sampler against the stream definition, sample by sample (as before #18)."""
+    from srcore.engine.sampling import StreamSampler, mix_seed
+
+    n, batch, seed = 7, 5, 11
+    for rank in (0, 1):
+        got = list(islice(iter(StreamSampler(n, batch, seed, rank, 2, start=3)), 4))
+        for k, keys in enumerate(got, start=3):
+            want = []
+            for sample in range((k * 2 + rank) * batch, (k * 2 + rank + 1) * batch):
+                epoch, pos = divmod(sample, n)
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(seed, epoch, 1)))
+                want.append((epoch, pos, int(perm[pos])))
+            assert keys == want
+
+
 def test_resumed_stream_and_workers_give_the_same_batches(tmp_path: Path):
     write_h5(tmp_path / "p.h5", 30, 8, 4, rgb=False)
     ds = H5PatchDataset(tmp_path / "p.h5", scale=2, info=Y, patch_size=8, flip=True, rot90=True)
