@@ -10,7 +10,8 @@ Sections (``SECTIONS`` below; each is a function ``(args, files) -> None`` that 
   one torch thread) through the engine's loader, batched path (``get_batch``: one read per
   batch, augmentation on the batch) vs the per-sample path (``SeededItems.__getitem__`` per key +
   ``default_collate``), the same micro-batches in both (asserted equal). ABBA blocks; the
-  median of the per-block ratios of samples/s.
+  median of the per-block ratios of samples/s. Then reading alone: the same random batches as
+  one h5py fancy read (sorted indices) vs the ``preadv`` runs the batched path uses.
 * ``memory``: RSS of one DataLoader worker (batched path) after reading the same number of
   batches from the 100k-patch file and from the big file (10M patches; 1M with --quick), each in
   a fresh interpreter so both start from the same parent.
@@ -169,6 +170,28 @@ def bench_batched(args: argparse.Namespace, files: Files) -> None:
           f"{statistics.median(rates['batched']):.0f} samples/s (medians of {len(order) // 2} blocks each)")
     print(f"batched: ratio batched / per-sample = {statistics.median(ratios):.1f}x (median of {len(ratios)} "
           f"ABBA block ratios, min {min(ratios):.1f}x, max {max(ratios):.1f}x); identical batches checked")
+    bench_raw_read(args, files)
+
+
+def bench_raw_read(args: argparse.Namespace, files: Files) -> None:
+    """Reading alone: one batch of random indices as one h5py fancy read (sorted) vs ``preadv`` runs."""
+    from srcore.data.h5 import H5Patches
+
+    direct = H5Patches(files.small)
+    fancy = H5Patches(files.small)
+    fancy._direct = {"lr": None, "hr": None}  # the h5py path of chunked files
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, files.n_small, BATCH) for _ in range(40 if args.quick else 160)]
+    rates: dict[str, list[float]] = {"h5py": [], "preadv": []}
+    for kind in ("h5py", "preadv", "preadv", "h5py") * 2:
+        p = fancy if kind == "h5py" else direct
+        t0 = time.perf_counter()
+        for idx in batches:
+            p.read(idx)
+        rates[kind].append(len(batches) * BATCH / (time.perf_counter() - t0))
+    a, b = statistics.median(rates["h5py"]), statistics.median(rates["preadv"])
+    print(f"batched: raw reads of lr+hr, batch {BATCH}: h5py sorted fancy index {a:.0f} samples/s, preadv {b:.0f} "
+          f"samples/s ({b / a:.1f}x)")
 
 
 def rss_child(path: str, batches: int) -> None:
