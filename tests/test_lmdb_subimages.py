@@ -221,6 +221,12 @@ def test_refuses_to_overwrite_and_replaces_with_overwrite(tmp_path: Path):
     assert run("-i", tmp_path / "src", "--subimages", 16, "--step", 16, "-o", out, "--overwrite").exit_code == 0
     assert len((out / "meta_info.txt").read_text().splitlines()) == 16
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "x.lmdb"]  # no temporary left
+    folder = tmp_path / "F"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep")
+    res = run("-i", tmp_path / "src", "--subimages", 32, "--output-hr", folder, "--overwrite")
+    assert res.exit_code == 2 and f"output folder {folder} exists and is not empty" in res.output
+    assert [p.name for p in folder.iterdir()] == ["mine.txt"]  # PNG folders are never replaced
 
 
 def test_interrupted_write_leaves_nothing(tmp_path: Path):

@@ -101,7 +101,8 @@ def signals_interrupt() -> Iterator[None]:
               help="Root of named sets, repeatable (searched in order) [env SRCORE_DATA_ROOT, else ../shared/data].")
 @click.option("--number", "-n", type=click.IntRange(min=1), help="Use the first N images (sorted by name).")
 @click.option("--output", "-o", type=click.Path(), help="Output: HDF5 file (.h5), or with --subimages an LMDB (.lmdb).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output (kept until the new one is done).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing output file or LMDB (kept until the new one is done); not PNG folders.")
 @click.option("--use-h5py", "--use_h5py", is_flag=True, help="data_aug.py compatibility (implied by --output).")
 @click.option("--output-hr", "--output_HR", type=click.Path(file_okay=False), help="PNG mode: folder of HR patches.")
 @click.option("--output-lr", "--output_LR", type=click.Path(file_okay=False), help="PNG mode: folder of LR patches.")
@@ -313,7 +314,7 @@ def _prepare_subimages(
         raise SrcoreError("; ".join(problems))
     main = Path(output or output_hr)  # type: ignore[arg-type]
     targets = [shards_dir(main) if shards else main] + ([Path(output_lr)] if output_lr else [])
-    check_subimage_targets(targets, overwrite)
+    check_subimage_targets(targets, overwrite, kind == "folder")
     root = list(data_root) if data_root else default_data_root()
     src = resolve_set(input_, root)
     files = select_files(src, number)
@@ -344,18 +345,19 @@ def _prepare_subimages(
     click.echo(f"wrote {plan.total} sub-images from {len(files)} image(s) to {written}{also}")
 
 
-def check_subimage_targets(targets: list[Path], overwrite: bool) -> None:
-    """Refuse existing outputs (an empty folder counts as absent) unless --overwrite; fail early on
-    an unwritable place; clear the temporary outputs of killed runs."""
+def check_subimage_targets(targets: list[Path], overwrite: bool, folders: bool) -> None:
+    """Refuse existing outputs unless --overwrite (PNG folders: unless empty, as in patch mode, even
+    with --overwrite); fail early on an unwritable place; clear the temporary outputs of killed runs."""
+    from srcore.data.prepare import check_png_folders
     from srcore.outputs import check_output_dir, refuse_existing, remove_stale_temps
 
     if len(set(targets)) < len(targets):
         raise SrcoreError(f"the HR and LR outputs are the same path: {targets[0]}")
-    if not overwrite:
-        refuse_existing([t for t in targets if not (t.is_dir() and not any(t.iterdir()))],
-                        "use --overwrite to replace it")
+    if folders:
+        check_png_folders(*targets)
+    elif not overwrite:
+        refuse_existing(targets, "use --overwrite to replace it")
     for t in targets:
         check_output_dir(t.parent, t)
         for p in remove_stale_temps(t.parent):
             click.echo(f"removed {p}, left by a run that was killed", err=True)
-from srcore.cli import data_bench_cmd  # noqa: E402, F401  (registers `data bench` on the group)

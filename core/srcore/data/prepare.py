@@ -570,8 +570,11 @@ def replace_dir(tmp: Path, final: Path) -> None:
         old.unlink(missing_ok=True)
 
 
-def check_png_folders(out_hr: Path, out_lr: Path) -> None:
-    for d in (out_hr, out_lr):
+def check_png_folders(*folders: Path) -> None:
+    """PNG outputs go to absent or empty folders only (never replaced, even with --overwrite)."""
+    for d in folders:
+        if d.is_file():
+            raise SrcoreError(f"output folder {d} is a file")
         if d.exists() and any(d.iterdir()):
             raise SrcoreError(f"output folder {d} exists and is not empty")
 
