@@ -361,3 +361,4 @@ def check_subimage_targets(targets: list[Path], overwrite: bool, folders: bool) 
         check_output_dir(t.parent, t)
         for p in remove_stale_temps(t.parent):
             click.echo(f"removed {p}, left by a run that was killed", err=True)
+from srcore.cli import data_bench_cmd  # noqa: E402, F401  (registers `data bench` on the group)
