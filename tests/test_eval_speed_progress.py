@@ -38,10 +38,10 @@ def test_banded_imresize_equals_tap_gather(h: int, w: int, scale: float):
     assert (got - ref).abs().max() < 1e-13
 
 
-def test_quantize_rounds_exact_halves_up_whatever_the_summation_order():
-    for level in (0.5, 81.5, 122.5, 254.5):
+def test_quantize_rounds_exact_halves_to_even_whatever_the_summation_order():
+    for level, even in ((0.5, 0), (81.5, 82), (122.5, 122), (254.5, 254)):
         below, above = torch.tensor([(level - 1e-12) / 255, (level + 1e-12) / 255], dtype=torch.float64)
-        assert quantize(below) * 255 == quantize(above) * 255 == level + 0.5
+        assert quantize(below) * 255 == quantize(above) * 255 == even
     assert quantize(torch.tensor(122.4999 / 255, dtype=torch.float64)) * 255 == 122
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from srcore.data.color import quantize, rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from srcore.data.io import ImageReadError, read_image, write_image
+from srcore.data.io import ImageReadError, read_image, tensor_to_array, write_image
 from srcore.data.resize import imresize
 from srcore.testing import shared_data_dir as shared_data
 
@@ -31,12 +31,12 @@ def test_ycbcr_matches_skimage_and_roundtrips():
     assert rgb_to_y(x[0]).shape == (1, 7, 9)
 
 
-def test_y_range_and_quantize_rounds_half_up():
+def test_y_range_and_quantize_rounds_half_to_even():
     white, black = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
     assert rgb_to_y(white).item() == pytest.approx(235 / 255, abs=1e-6)
     assert rgb_to_y(black).item() == pytest.approx(16 / 255, abs=1e-7)
     v = torch.tensor([0.5, 1.5, 2.5, 254.5], dtype=torch.float64) / 255
-    assert (quantize(v) * 255).tolist() == [1.0, 2.0, 3.0, 255.0]
+    assert (quantize(v) * 255).tolist() == [0.0, 2.0, 2.0, 254.0]  # as np.round / cv2.imwrite
 
 
 # -- MATLAB imresize -------------------------------------------------------------------------
@@ -88,6 +88,20 @@ def test_write_read_roundtrip_8_and_16_bit(tmp_path: Path):
     red = torch.zeros(3, 2, 2)
     red[0] = 1
     assert cv2.imread(str(write_image(tmp_path / "r.png", red)))[0, 0].tolist() == [0, 0, 255]
+
+
+def test_saved_levels_round_half_to_even_like_cv2_imwrite(tmp_path: Path):
+    """Exact halves (and their float32 neighbours) as cv2.imwrite rounds a float array, 8 and 16 bit."""
+    half = torch.arange(255, dtype=torch.float32) + 0.5
+    levels = torch.stack([torch.nextafter(half, torch.tensor(0.0)), half, torch.nextafter(half, torch.tensor(1e9))])
+    x = (levels / 255).expand(3, -1, -1)
+    assert torch.equal(x[0, 1] * 255, half)  # the halves survive the [0, 1] round trip exactly
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(levels.numpy()))
+    ours = cv2.imread(str(write_image(tmp_path / "h.png", x)), cv2.IMREAD_UNCHANGED)
+    assert ok and np.array_equal(ours[:, :, 0], cv2.imdecode(png, cv2.IMREAD_UNCHANGED))
+    assert ours[1, :4, 0].tolist() == [0, 2, 2, 4]
+    x16 = torch.tensor([0.5, 1.5, 2.5, 65534.5]) / 65535
+    assert tensor_to_array(x16.view(1, 1, 4), bits=16).tolist() == [[0, 2, 2, 65534]]
 
 
 def test_gray_and_rgba_inputs(tmp_path: Path):

@@ -2,8 +2,9 @@
 
 All functions take NCHW (or CHW) float tensors with RGB/YCbCr in [0, 1]; Y lies in
 [16/255, 235/255] and Cb/Cr in [16/255, 240/255] for in-gamut colours. Nothing is rounded here:
-MATLAB's uint8 rounding is a separate, explicit step (``quantize``) because metrics must be able
-to choose between the "matlab" (rounded) and "float" (BasicSR) conventions.
+8-bit rounding is a separate, explicit step (``quantize``) because metrics must be able to
+choose between the "matlab" (rounded) and "float" (BasicSR) conventions. ``round_half_even`` is
+the one float -> integer rounding rule of the core (saved images, ``quantize``, data prepare).
 """
 
 from __future__ import annotations
@@ -62,21 +63,32 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     return (x * w.view(shape)).sum(dim=dim, keepdim=True) + 16.0 / 255.0
 
 
-# A value this close (in 8-bit levels) below a half level is taken as the half itself.
+# A value this close (in levels) to a half level is taken as the half itself.
 HALF_LEVEL_TOLERANCE = 1e-9
 
 
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round [0, 1] values to the nearest of 256 levels, as storing a uint8 image does.
+def round_half_even(v: torch.Tensor) -> torch.Tensor:
+    """Nearest integer, exact halves to the even neighbour; values within ``HALF_LEVEL_TOLERANCE``
+    of a half count as that half.
 
-    Rounds half away from zero like MATLAB's ``uint8()`` (``torch.round`` rounds half to even).
-    Exact halves are common: bicubic upsampling by an integer factor has dyadic weights, so
-    k + 0.5 levels occur in exact arithmetic, and a float64 sum lands 1e-14 above or below
-    depending on the summation order (BLAS, MATLAB and BasicSR differ). Values within
-    ``HALF_LEVEL_TOLERANCE`` below a half therefore round up too, so the stored image does not
-    depend on the order; a genuine value that close to a half has probability ~1e-9 per pixel.
+    Half to even is what ``cv2.imwrite`` of a float array, ``np.round`` and BasicSR's
+    ``tensor2img`` do, so saved results match those reference scripts value for value (MATLAB's
+    ``uint8`` rounds halves away from zero instead; see docs/data-and-metrics.md). The tolerance
+    makes the result independent of the summation order: bicubic upsampling by an integer factor
+    has dyadic weights, so k + 0.5 occurs in exact arithmetic, and a float64 sum lands 1e-14 above
+    or below depending on the order (BLAS, MATLAB and BasicSR differ); a genuine value that close
+    to a half has probability ~1e-9 per value. For float32 images it changes nothing (no float32
+    in 0..65535 lies within 1e-9 of a half without being it).
     """
-    return x.clamp(0, 1).mul_(255.0).add_(0.5 + HALF_LEVEL_TOLERANCE).floor_().div_(255.0)
+    half = torch.floor(v).add_(0.5)
+    tie = (v - half).abs_() <= HALF_LEVEL_TOLERANCE
+    return torch.where(tie, half, v).round_()
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round [0, 1] values to the nearest of 256 levels, as storing a uint8 image does
+    (``round_half_even``, the rule ``srcore.data.io.write_image`` uses)."""
+    return round_half_even(x.clamp(0, 1).mul_(255.0)).div_(255.0)
 
 
 def exact_float64(x: torch.Tensor) -> torch.Tensor:

@@ -114,8 +114,9 @@ def pil_resize(img: torch.Tensor, size: tuple[int, int], method: str) -> torch.T
     }
     if method not in filters:
         raise ValueError(f"unknown PIL resampling '{method}'; choose from {', '.join(PIL_FILTERS)}")
-    arr = torch.floor(img.detach().float().cpu().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-    arr = arr.permute(1, 2, 0).numpy()
+    from srcore.data.io import to_uint8
+
+    arr = to_uint8(img.detach().float().cpu()).permute(1, 2, 0).numpy()
     if arr.shape[2] == 1:
         pil = Image.fromarray(arr[:, :, 0], mode="L")
     else:

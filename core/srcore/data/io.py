@@ -11,8 +11,9 @@ An unreadable, truncated, empty or missing file raises ``ImageReadError`` naming
 
 Writing is lossless: PNG (8-bit by default, 16-bit with ``bits=16``), or any format OpenCV
 knows from the extension (JPEG with an explicit quality). Values are clamped and rounded half
-away from zero; the file is written to a temporary name and renamed, so a crash never leaves
-a half-written image under the final name.
+to even, as OpenCV, NumPy and BasicSR's ``tensor2img`` do (``to_levels``); the file is written
+to a temporary name and renamed, so a crash never leaves a half-written image under the final
+name.
 """
 
 from __future__ import annotations
@@ -109,11 +110,19 @@ def read_image(path: str | Path) -> torch.Tensor:
     return array_to_tensor(read_array(path), path)
 
 
+def to_levels(x: torch.Tensor, top: int) -> torch.Tensor:
+    """[0, 1] float -> integer levels 0..``top`` (as floats), clamped, rounded half to even
+    (``srcore.data.color.round_half_even``, the rule of cv2.imwrite on float arrays)."""
+    from srcore.data.color import round_half_even
+
+    return round_half_even(x.detach().clamp(0, 1) * float(top))
+
+
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] float -> uint8, clamped, rounding half away from zero (MATLAB ``uint8``)."""
+    """[0, 1] float -> uint8, clamped, rounding half to even (``to_levels``)."""
     import torch
 
-    return torch.floor(x.detach().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+    return to_levels(x, 255).to(torch.uint8)
 
 
 def tensor_to_array(x: torch.Tensor, bits: int = 8) -> np.ndarray:
@@ -132,7 +141,7 @@ def tensor_to_array(x: torch.Tensor, bits: int = 8) -> np.ndarray:
     if bits == 8:
         arr = to_uint8(x).numpy()
     elif bits == 16:
-        arr = torch.floor(x.clamp(0, 1) * 65535.0 + 0.5).to(torch.int32).numpy().astype(np.uint16)
+        arr = to_levels(x, 65535).to(torch.int32).numpy().astype(np.uint16)
     else:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     arr = arr.transpose(1, 2, 0)

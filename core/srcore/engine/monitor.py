@@ -213,8 +213,9 @@ def _labelled(grid: torch.Tensor, scores: list[list[float]], cell: int) -> torch
     import cv2
     import numpy as np
 
-    img = np.ascontiguousarray((with_titles(grid, ("bicubic", "SR", "HR"), cell).permute(1, 2, 0).numpy() * 255)
-                               .round().astype(np.uint8))
+    from srcore.data.io import to_uint8
+
+    img = np.ascontiguousarray(to_uint8(with_titles(grid, ("bicubic", "SR", "HR"), cell)).permute(1, 2, 0).numpy())
     font = cv2.FONT_HERSHEY_SIMPLEX
     for row, values in enumerate(scores):
         for col, value in enumerate(values):
@@ -230,7 +231,9 @@ def with_titles(grid: torch.Tensor, titles: Sequence[str], cell: int) -> torch.T
     import cv2
     import numpy as np
 
-    img = (grid.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    from srcore.data.io import to_uint8
+
+    img = to_uint8(grid).permute(1, 2, 0).numpy()
     img = np.ascontiguousarray(np.concatenate([np.full((HEADER, img.shape[1], 3), 255, np.uint8), img]))
     for col, title in enumerate(titles):
         cv2.putText(img, title, (col * cell + 4, HEADER - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,

@@ -27,6 +27,7 @@ class DSGANDegradation:
 
     @torch.no_grad()
     def __call__(self, hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        from srcore.data.color import quantize
         from srcore.data.degrade import BicubicMatlab
 
         x = hr.unsqueeze(0) if hr.dim() == 3 else hr
@@ -35,7 +36,7 @@ class DSGANDegradation:
         if param.device != z.device:  # follow the data (a loader worker or the run's device)
             self.net.to(z.device)
         lr = self.net(z.to(param.dtype)).to(hr.dtype)
-        lr = torch.round(lr * 255) / 255 if self.quantize else lr
+        lr = quantize(lr) if self.quantize else lr
         return lr[0] if hr.dim() == 3 else lr
 
 
