@@ -169,7 +169,7 @@ def test_shard_and_layout_errors_are_one_line(tmp_path: Path):
         H5PatchDataset(tmp_path / "one.h5", shard_by_rank=True, **kw)
     folder = write_shards(tmp_path / "s.shards", lr, hr, per=4)
     ds = H5PatchDataset(folder, shard_by_rank=True, **kw)
-    with pytest.raises(SrcoreError, match="2 shard\\(s\\), fewer than the 3 processes"):
+    with pytest.raises(SrcoreError, match="2 shard\\(s\\), fewer than the 3 processes need"):
         make_sampler(ds, 2, 0, 0, 3, 0)
     index = json.loads((folder / "index.json").read_text())
     index["shards"][1]["patches"] = 5

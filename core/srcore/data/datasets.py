@@ -303,9 +303,10 @@ class H5PatchDataset(Dataset):
         assert isinstance(self.patches, ShardedH5Patches)
         ranges = self.patches.shard_ranges()
         own = ranges[rank::world]
-        if len(ranges) < world:  # every rank says so, rather than one failing and the others waiting
+        # checked for every rank's share, so all ranks stop rather than one failing and the others waiting
+        if len(ranges) < world or any(sum(c for _, c in ranges[r::world]) == 0 for r in range(world)):
             raise SrcoreError(f"data.train.shard_by_rank: {self.patches.path} has {len(ranges)} shard(s), fewer than "
-                              f"the {world} processes (write more shards, or set data.train.shard_by_rank: false)")
+                              f"the {world} processes need (write more shards, or set data.train.shard_by_rank: false)")
         starts = np.array([a for a, _ in own], dtype=np.int64)
         cum = np.concatenate(([0], np.cumsum([c for _, c in own]))).astype(np.int64)
         count, n = int(cum[-1]), len(self.patches)

@@ -17,7 +17,8 @@ not grow with the file. Other layouts (chunked, compressed) are read by h5py.
 A sharded layout (``data prepare --shards N``) is a directory ``OUT.h5.shards`` holding
 ``shard-00000.h5``, ... (each the single-file format, patches in global order) and an
 ``index.json`` with the patch count of each; ``ShardedH5Patches`` reads it with the interface of
-``H5Patches`` and global indices, opening each shard only when a process first reads from it.
+``H5Patches`` and global indices: every shard is checked against the index when it is built, and
+opened for reading only in a process that reads from it (a rank reads only its own shards).
 """
 
 from __future__ import annotations
@@ -139,6 +140,10 @@ class H5Patches:
         state["_file"], state["_pid"], state["_fdesc"] = None, None, None
         return state
 
+    def __del__(self) -> None:
+        if getattr(self, "_fdesc", None) is not None:
+            os.close(self._fdesc)
+
 
 def _direct_layout(dataset: Any, path: Path) -> tuple[int, np.dtype, tuple[int, ...]] | None:
     """(byte offset, dtype, patch shape) when ``dataset`` is stored as one plain array in the file.
@@ -187,8 +192,8 @@ class ShardedH5Patches:
         first = self.shards[0]
         problems += [f"{s.path.name} has patch shapes lr {s.lr_shape[1:]}, hr {s.hr_shape[1:]} "
                      f"(the first shard: lr {first.lr_shape[1:]}, hr {first.hr_shape[1:]})"
-                     for s in self.shards[1:] if (s.lr_shape[1:], s.hr_shape[1:], s.white)
-                     != (first.lr_shape[1:], first.hr_shape[1:], first.white)]
+                     for s in self.shards[1:] if (s.lr_shape[1:], s.hr_shape[1:], s.white, s._dtypes)
+                     != (first.lr_shape[1:], first.hr_shape[1:], first.white, first._dtypes)]
         if problems:
             raise SrcoreError(f"{self.path}: {'; '.join(problems)}")
         counts = np.array([len(s) for s in self.shards], dtype=np.int64)
