@@ -216,3 +216,20 @@ def test_data_bench_reports_rates_and_a_verdict(tmp_path: Path):
     missing = "data.train.hr=" + str(tmp_path / "missing.h5")
     bad = CliRunner().invoke(main, [*args[:4], "-s", missing, "--plugin", "core"])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "missing.h5" in bad.output
+
+
+def test_a_node_may_hold_only_its_own_shards(tmp_path: Path):
+    lr, hr = write_h5(tmp_path / "one.h5", 20, 8, 4, rgb=False)
+    folder = write_shards(tmp_path / "p.h5.shards", lr, hr, per=5)  # shards 0..3
+    (folder / "shard-00001.h5").unlink()  # rank 1 of 2 reads shards 1 and 3: they live on another node
+    kw = {"scale": 2, "info": Y, "patch_size": 8, "flip": False, "rot90": False}
+    with pytest.raises(SrcoreError, match="1 shard file\\(s\\) listed in index.json are missing: shard-00001.h5"):
+        H5PatchDataset(folder, **kw)  # a single stream needs every shard
+    ds = H5PatchDataset(folder, shard_by_rank=True, **kw)
+    got = next(iter(make_loader(ds, 10, 0, 0, 2, 0, 0)))["hr"][:, 0]  # rank 0: shards 0 and 2, here
+    stored = torch.from_numpy(hr).float() / 255
+    assert all(any(torch.equal(g, stored[i]) for i in [*range(5), *range(10, 15)]) for g in got)
+    with pytest.raises(SrcoreError, match="rank 1 of 2 reads shard\\(s\\) shard-00001.h5 .*not on this machine"):
+        make_sampler(ds, 10, 0, 1, 2, 0)
+    with pytest.raises(SrcoreError, match="rank 0 of 1 reads shard\\(s\\) shard-00001.h5"):
+        make_sampler(ds, 10, 0, 0, 1, 0)

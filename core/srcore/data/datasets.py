@@ -233,7 +233,9 @@ class H5PatchDataset(Dataset):
         self, path: Path, *, scale: int, info: ModelInfo, patch_size: int, flip: bool, rot90: bool, repeat: int = 1,
         shard_by_rank: bool = False,
     ) -> None:
-        self.patches: H5Patches | ShardedH5Patches = ShardedH5Patches(path) if is_h5_shards(path) else H5Patches(path)
+        self.patches: H5Patches | ShardedH5Patches = (
+            ShardedH5Patches(path, require_all=not shard_by_rank) if is_h5_shards(path) else H5Patches(path)
+        )
         if shard_by_rank and not isinstance(self.patches, ShardedH5Patches):
             raise SrcoreError(f"data.train.shard_by_rank needs a shard directory (data prepare --shards); {path} is "
                               "one file")
@@ -299,7 +301,8 @@ class H5PatchDataset(Dataset):
 
     def rank_part(self, rank: int, world: int) -> tuple[int, Callable[[np.ndarray], np.ndarray]]:
         """(sample count, local position -> dataset index) of what rank ``rank`` of ``world`` reads:
-        shards rank, rank + world, ..., each ``repeat`` times. Nothing per patch is kept."""
+        shards rank, rank + world, ..., each ``repeat`` times (they must be on this machine; the
+        others need not be). Nothing per patch is kept."""
         assert isinstance(self.patches, ShardedH5Patches)
         ranges = self.patches.shard_ranges()
         own = ranges[rank::world]
@@ -307,6 +310,11 @@ class H5PatchDataset(Dataset):
         if len(ranges) < world or any(sum(c for _, c in ranges[r::world]) == 0 for r in range(world)):
             raise SrcoreError(f"data.train.shard_by_rank: {self.patches.path} has {len(ranges)} shard(s), fewer than "
                               f"the {world} processes need (write more shards, or set data.train.shard_by_rank: false)")
+        absent = [self.patches.names[k] for k in range(rank, len(ranges), world) if self.patches.shards[k] is None]
+        if absent:
+            raise SrcoreError(f"data.train.shard_by_rank: rank {rank} of {world} reads shard(s) "
+                              f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''} of {self.patches.path}, "
+                              "which are not on this machine")
         starts = np.array([a for a, _ in own], dtype=np.int64)
         cum = np.concatenate(([0], np.cumsum([c for _, c in own]))).astype(np.int64)
         count, n = int(cum[-1]), len(self.patches)

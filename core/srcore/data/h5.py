@@ -85,9 +85,6 @@ class H5Patches:
     def __len__(self) -> int:
         return self.hr_shape[0]
 
-    def _dtype(self, name: str) -> np.dtype:
-        return self._dtypes[name]
-
     def _handle(self) -> Any:
         import h5py
 
@@ -172,9 +169,13 @@ def _direct_layout(dataset: Any, path: Path) -> tuple[int, np.dtype, tuple[int, 
 
 
 class ShardedH5Patches:
-    """The patches of a shard directory as one sequence (global index -> (lr, hr)), like ``H5Patches``."""
+    """The patches of a shard directory as one sequence (global index -> (lr, hr)), like ``H5Patches``.
 
-    def __init__(self, path: str | Path) -> None:
+    ``require_all`` off: shard files missing here (a node that holds only its ranks' shards) are
+    allowed, and an error only when read; ``missing`` names them.
+    """
+
+    def __init__(self, path: str | Path, require_all: bool = True) -> None:
         self.path = Path(path)
         index_path = self.path / SHARDS_INDEX
         try:
@@ -186,24 +187,36 @@ class ShardedH5Patches:
             raise SrcoreError(f"{index_path}: not a readable shard index ({exc})") from None
         if not entries:
             raise SrcoreError(f"{index_path}: lists no shards")
-        self.shards = [H5Patches(self.path / name) for name, _ in entries]
+        self.names = [name for name, _ in entries]
+        self.missing = [name for name in self.names if not (self.path / name).is_file()]
+        if self.missing and (require_all or len(self.missing) == len(entries)):
+            raise SrcoreError(f"{self.path}: {len(self.missing)} shard file(s) listed in {SHARDS_INDEX} are missing: "
+                              + ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else ""))
+        self.shards = [None if name in self.missing else H5Patches(self.path / name) for name in self.names]
+        present = [s for s in self.shards if s is not None]
         problems = [f"{s.path.name} holds {len(s)} patches, the index says {n}"
-                    for s, (_, n) in zip(self.shards, entries) if len(s) != n]
-        first = self.shards[0]
+                    for s, (_, n) in zip(self.shards, entries) if s is not None and len(s) != n]
+        first = present[0]
         problems += [f"{s.path.name} has patch shapes lr {s.lr_shape[1:]}, hr {s.hr_shape[1:]} "
-                     f"(the first shard: lr {first.lr_shape[1:]}, hr {first.hr_shape[1:]})"
-                     for s in self.shards[1:] if (s.lr_shape[1:], s.hr_shape[1:], s.white, s._dtypes)
+                     f"(shard {first.path.name}: lr {first.lr_shape[1:]}, hr {first.hr_shape[1:]})"
+                     for s in present[1:] if (s.lr_shape[1:], s.hr_shape[1:], s.white, s._dtypes)
                      != (first.lr_shape[1:], first.hr_shape[1:], first.white, first._dtypes)]
         if problems:
             raise SrcoreError(f"{self.path}: {'; '.join(problems)}")
-        counts = np.array([len(s) for s in self.shards], dtype=np.int64)
+        counts = np.array([n for _, n in entries], dtype=np.int64)
         self.starts = np.concatenate(([0], np.cumsum(counts)))  # shard k holds [starts[k], starts[k+1])
         total = int(self.starts[-1])
         self.lr_shape, self.hr_shape = (total, *first.lr_shape[1:]), (total, *first.hr_shape[1:])
-        self.attrs, self.white = first.attrs, first.white
+        self.attrs, self.white, self._dtypes = first.attrs, first.white, first._dtypes
         declared = index.get("patches")
         if declared is not None and int(declared) != total:
             raise SrcoreError(f"{index_path}: says {declared} patches, its shards hold {total}")
+
+    def _shard(self, k: int) -> H5Patches:
+        shard = self.shards[k]
+        if shard is None:
+            raise SrcoreError(f"{self.path}: shard {self.names[k]} is not on this machine")
+        return shard
 
     channels = H5Patches.channels
     same_size = H5Patches.same_size
@@ -219,7 +232,7 @@ class ShardedH5Patches:
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         k, local = self._locate(int(index))
-        return self.shards[k][local]
+        return self._shard(k)[local]
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As ``H5Patches.read``: one read per shard that holds any of ``indices``."""
@@ -227,11 +240,11 @@ class ShardedH5Patches:
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"{self.path}: patch index out of range 0..{len(self) - 1}")
         shard = np.searchsorted(self.starts, idx, side="right") - 1
-        lr = np.empty((len(idx), *self.lr_shape[1:]), self.shards[0]._dtype("lr"))
-        hr = np.empty((len(idx), *self.hr_shape[1:]), self.shards[0]._dtype("hr"))
+        lr = np.empty((len(idx), *self.lr_shape[1:]), self._dtypes["lr"])
+        hr = np.empty((len(idx), *self.hr_shape[1:]), self._dtypes["hr"])
         for k in np.unique(shard).tolist():
             rows = np.flatnonzero(shard == k)
-            lr[rows], hr[rows] = self.shards[k].read(idx[rows] - self.starts[k])
+            lr[rows], hr[rows] = self._shard(k).read(idx[rows] - self.starts[k])
         return lr, hr
 
     def shard_ranges(self) -> list[tuple[int, int]]:

@@ -144,8 +144,10 @@ class RankPartSampler(StreamSampler):
 
 def make_sampler(dataset: Any, batch_size: int, seed: int, rank: int, world: int, start: int) -> StreamSampler:
     """The stream of micro-batches of ``rank`` (see the module doc), from micro-batch ``start``."""
-    if world > 1 and getattr(dataset, "shard_by_rank", False):
-        return RankPartSampler(dataset.rank_part(rank, world), batch_size, seed, rank, start)
+    if getattr(dataset, "shard_by_rank", False):
+        part = dataset.rank_part(rank, world)  # checks that this rank's shards are here
+        if world > 1:  # one process reads everything in the stream a single file would give
+            return RankPartSampler(part, batch_size, seed, rank, start)
     return StreamSampler(len(dataset), batch_size, seed, rank, world, start)
 
 
