@@ -245,90 +245,93 @@ def bench_workers(args: argparse.Namespace, files: Files) -> None:
                                   for w, r in rates.items()) + f" on {os.cpu_count()} cores")
 
 
-# -- lmdb (helper E): sub-image stores vs whole-image folder -----------------------------------------
+# -- lmdb (helper E): sub-image stores vs whole-image folders ----------------------------------------
 
-LMDB_PATCH, LMDB_SCALE, SUB, SUB_STEP = 128, 4, 480, 240
+LMDB_PATCH, LMDB_SCALE, LMDB_BATCH, SUB, SUB_STEP = 128, 4, 16, 480, 240
 
 
 def bench_lmdb(args: argparse.Namespace, files: Files | None) -> None:
-    """samples/s of 128-px x4 training samples (ESRGAN's) from sub-images vs whole photographs.
+    """samples/s of ESRGAN's training batches (16 x 128 px, x4) from sub-images vs whole photographs.
 
-    The photographs (faces/celeba_hq, 1024x1024 JPEG) are cut into 480x480 sub-images, step 240
-    (BasicSR's DIV2K preparation: 16 per photograph) and stored as an LMDB of PNG (level 1), an
-    LMDB of raw pixels and an HDF5 file (with x4 MATLAB-bicubic LR). Each sample is drawn through
-    ``make_train_dataset`` in the main process, one torch thread: folder and LMDB crop 128 px and
-    make the LR on the fly (core:bicubic), HDF5 crops its stored LR. The folder runs with the
-    decoded-image cache off (SRCORE_IMAGE_CACHE_MB=0), so every sample decodes a whole JPEG.
-    Blocks in ABBA order; the ratio of each block pair is taken, the median printed."""
-    import random
-
+    The photographs (faces/celeba_hq, 56 1024x1024 JPEGs) are cut into 480x480 sub-images, step
+    240 (BasicSR's DIV2K preparation: 16 per photograph) and stored as an LMDB of PNG (level 1,
+    BasicSR's), an LMDB of raw pixels (--raw) and an HDF5 file (with its x4 MATLAB-bicubic LR).
+    Baselines: the JPEG folder and faces/ffhq10 (10 1024x1024 PNGs, as DIV2K is PNG), both with
+    the decoded-image cache off (SRCORE_IMAGE_CACHE_MB=0), so every sample decodes a whole photo.
+    Batches come from the engine's loader (``make_loader``: HDF5 through ``get_batch``, the others
+    per sample) in the main process with one torch thread; folders and LMDBs crop 128 px and make
+    the LR on the fly (core:bicubic), HDF5 crops its stored LR. Every store is read once first
+    (page cache). Blocks in ABBA order; each store's ratio to a baseline is taken within a round
+    and the median printed."""
     import torch
 
     from srcore.config import TrainDataConfig
     from srcore.data.datasets import make_train_dataset
     from srcore.data.lmdb_store import write_lmdb
     from srcore.data.subimages import SubimageOptions, plan_subimages, write_h5_file
+    from srcore.engine.sampling import make_loader
     from srcore.plugins import PluginManager
     from srcore.registry import ModelInfo
+    from srcore.testing import shared_data_dir
 
     torch.set_num_threads(1)
     os.environ["SRCORE_IMAGE_CACHE_MB"] = "0"
     photos = photographs()
-    folder = photos[0].parent
+    pngs = sorted((shared_data_dir() / "faces" / "ffhq10").glob("*.png"))
     tmp = Path(tempfile.mkdtemp(prefix="srcore-bench-lmdb-", dir=args.tmp))
     try:
-        stores: dict[str, Path] = {"folder": folder}
-        plan = plan_subimages(photos, SubimageOptions(SUB, SUB_STEP, 0, LMDB_SCALE))
-        for name, write in (
-            ("lmdb-png", lambda out: write_lmdb(plan, out, None, level=1)),
-            ("lmdb-raw", lambda out: write_lmdb(plan, out, None, raw=True)),
-        ):
+        stores: dict[str, Path] = {"folder-jpg": photos[0].parent}
+        if pngs:
+            stores["folder-png"] = pngs[0].parent
+        opts = SubimageOptions(SUB, SUB_STEP, 0, LMDB_SCALE)
+        plan = plan_subimages(photos, opts)
+        for name, raw in (("lmdb-png", False), ("lmdb-raw", True)):
             out = tmp / f"{name}.lmdb"
             t0 = time.perf_counter()
-            write(out)
+            write_lmdb(plan, out, None, raw=raw, jobs=2)
             stores[name] = out
-            size = sum(f.stat().st_size for f in out.iterdir())
             print(f"lmdb: wrote {out.name}: {plan.total} sub-images of {SUB} px from {len(photos)} photographs, "
-                  f"{size / 2**20:.0f} MiB in {time.perf_counter() - t0:.1f} s")
-        h5_plan = plan_subimages(photos, SubimageOptions(SUB, SUB_STEP, 0, LMDB_SCALE), make_lr=True)
+                  f"{sum(f.stat().st_size for f in out.iterdir()) / 2**20:.0f} MiB in "
+                  f"{time.perf_counter() - t0:.1f} s (-j 2)")
         t0 = time.perf_counter()
-        stores["h5"] = write_h5_file(h5_plan, folder, tmp / "sub.h5")
+        stores["h5"] = write_h5_file(plan_subimages(photos, opts, make_lr=True), photos[0].parent, tmp / "sub.h5",
+                                     jobs=2)
         print(f"lmdb: wrote sub.h5 (HR + x4 LR): {stores['h5'].stat().st_size / 2**20:.0f} MiB in "
-              f"{time.perf_counter() - t0:.1f} s")
-        registries = PluginManager().load(only=["core"]).registries
-        info = ModelInfo(scales=(LMDB_SCALE,))
-        datasets = {name: make_train_dataset(TrainDataConfig(hr=str(path), patch_size=LMDB_PATCH), scale=LMDB_SCALE,
-                                             info=info, registries=registries, root=None)
-                    for name, path in stores.items()}
-        for path in [*photos, tmp / "lmdb-png.lmdb" / "data.mdb", tmp / "lmdb-raw.lmdb" / "data.mdb", stores["h5"]]:
+              f"{time.perf_counter() - t0:.1f} s (-j 2)")
+        for path in [*photos, *pngs, *(stores[k] / "data.mdb" for k in ("lmdb-png", "lmdb-raw")), stores["h5"]]:
             with open(path, "rb") as f:  # every store starts in the page cache
                 while f.read(1 << 24):
                     pass
-        n = {"folder": 10 if args.quick else 25}
-        rng = random.Random(0)
-        rates: dict[str, list[float]] = {k: [] for k in datasets}
-        for name, ds in datasets.items():
-            n.setdefault(name, 60 if args.quick else 150)
-            ds[0]  # first-touch costs (file handles, page cache)
-        names = list(datasets)
-        order = (names + names[::-1]) * (1 if args.quick else 2)
-        for name in order:
-            ds = datasets[name]
-            idx = [rng.randrange(len(ds)) for _ in range(n[name])]
-            t0 = time.perf_counter()
-            for i in idx:
-                sample = ds[i]
-            rates[name].append(n[name] / (time.perf_counter() - t0))
-            assert sample["hr"].shape == (3, LMDB_PATCH, LMDB_PATCH)
-            assert sample["lr"].shape == (3, LMDB_PATCH // LMDB_SCALE, LMDB_PATCH // LMDB_SCALE)
-        base = rates["folder"]
+        registries = PluginManager().load(only=["core"]).registries
+        info = ModelInfo(scales=(LMDB_SCALE,))
+        iters = {}
+        for name, path in stores.items():
+            ds = make_train_dataset(TrainDataConfig(hr=str(path), patch_size=LMDB_PATCH), scale=LMDB_SCALE, info=info,
+                                    registries=registries, root=None)
+            iters[name] = iter(make_loader(ds, LMDB_BATCH, 0, 0, 1, 0, 0))
+            batch = next(iters[name])  # first-touch costs (handles, permutation)
+            assert batch["hr"].shape == (LMDB_BATCH, 3, LMDB_PATCH, LMDB_PATCH), name
+            assert batch["lr"].shape == (LMDB_BATCH, 3, LMDB_PATCH // LMDB_SCALE, LMDB_PATCH // LMDB_SCALE), name
+        n = {name: (1 if args.quick else 2) if name.startswith("folder") else (6 if args.quick else 12)
+             for name in stores}
+        rates: dict[str, list[float]] = {k: [] for k in stores}
+        names = list(stores)
+        rounds = 1 if args.quick else 2
+        for name in (names + names[::-1]) * rounds:
+            sec, _ = timed(iters[name], n[name])
+            rates[name].append(n[name] * LMDB_BATCH / sec)
+        bases = [b for b in ("folder-jpg", "folder-png") if b in stores]
         for name in names:
-            ratios = [r / b for r, b in zip(rates[name], base)]  # the same A..B..B..A round
-            print(f"lmdb: {name:9s} {statistics.median(rates[name]):7.1f} samples/s"
-                  + ("" if name == "folder" else f"  ratio vs folder {statistics.median(ratios):.1f}x "
-                     f"(median of {len(ratios)} rounds, min {min(ratios):.1f}x, max {max(ratios):.1f}x)"))
-        print(f"lmdb: patch {LMDB_PATCH} x{LMDB_SCALE} from {SUB}-px sub-images (step {SUB_STEP}) vs "
-              f"{len(photos)} whole 1024-px JPEGs (decode cache off), main process, 1 torch thread")
+            line = f"lmdb: {name:10s} {statistics.median(rates[name]):7.1f} samples/s"
+            for base in bases:
+                if name != base:
+                    ratios = [r / b for r, b in zip(rates[name], rates[base])]  # each A..B..B..A half-round
+                    line += (f"  {statistics.median(ratios):5.1f}x {base} (min {min(ratios):.1f}, "
+                             f"max {max(ratios):.1f})")
+            print(line)
+        print(f"lmdb: batches of {LMDB_BATCH} x {LMDB_PATCH} px x{LMDB_SCALE}, {SUB}-px sub-images (step {SUB_STEP}) "
+              f"vs whole 1024-px photographs (decode cache off); main process, 1 torch thread, "
+              f"medians of {len(rates[names[0]])} blocks")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
