@@ -71,7 +71,7 @@ def to_model_space(
     if info.pre_upsampled and lr.shape[-2:] != hr.shape[-2:]:
         # one image at a time: a batched resize could round differently from the per-sample path
         size = tuple(hr.shape[-2:])
-        up = torch.cat([imresize(x.unsqueeze(0).double(), scale, size=size) for x in lr.view(-1, *lr.shape[-3:])])
+        up = torch.cat([imresize(x.unsqueeze(0).double(), scale, size=size) for x in lr.reshape(-1, *lr.shape[-3:])])
         lr = up.float().view(*lr.shape[:-2], *size)
     elif not info.pre_upsampled and lr.shape[-2:] == hr.shape[-2:] and scale > 1:
         raise SrcoreError(
