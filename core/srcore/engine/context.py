@@ -74,6 +74,8 @@ class EMA:
 class Context:
     """Implements ``srcore.engine.api.StepContext`` for one stage."""
 
+    CHECK_EVERY = 256  # losses kept unchecked at most (a long log interval still checks this often)
+
     def __init__(
         self,
         stage: StageConfig,
@@ -97,7 +99,9 @@ class Context:
         on_cuda = device.type == "cuda"
         self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp) if on_cuda else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype is torch.float16)
-        self.grad_norms: dict[str, float] = {}
+        self._scaling = self.scaler.is_enabled()  # off (CPU, bf16, fp32): no scaler call per step at all
+        self.grad_norms: dict[str, torch.Tensor] = {}  # tensors: reading one waits for the device
+        self._unchecked: list[tuple[torch.Tensor, str, int]] = []  # (loss, optimizer, global step) since the check
 
     # -- StepContext ------------------------------------------------------------------------------
     def autocast(self) -> AbstractContextManager[Any]:
@@ -106,27 +110,55 @@ class Context:
         return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
 
     def backward(self, loss: torch.Tensor, optimizer: str) -> None:
-        self.check_finite(loss, optimizer)
-        self.scaler.scale(loss / self.accumulate).backward()
+        """Backpropagate; the loss is kept for ``raise_if_nonfinite`` instead of checked here.
+
+        Checking each loss on the spot waits for the device at every step (``.item()``); the
+        engine checks the kept ones before it logs, validates or saves (and every
+        ``CHECK_EVERY`` losses), so a NaN still stops the run before anything records it.
+        """
+        self._unchecked.append((loss.detach(), optimizer, self.global_step))
+        if len(self._unchecked) >= self.CHECK_EVERY:
+            self.raise_if_nonfinite()
+        if self.accumulate > 1:
+            loss = loss / self.accumulate
+        (self.scaler.scale(loss) if self._scaling else loss).backward()
 
     def check_finite(self, loss: torch.Tensor, optimizer: str) -> None:
+        """Raise ``NonFiniteLoss`` now if ``loss`` is NaN or Inf (one wait for the device)."""
         if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLoss(
-                f"non-finite loss ({loss.detach().float().item()}) for optimizer '{optimizer}' at step "
-                f"{self.global_step + 1} (stage '{self.stage.name}'); the run stops here and the last "
-                "checkpoint is left as it was. Lower the learning rate, enable grad_clip, or use amp=bf16."
-            )
+            raise self._nonfinite(loss.detach().float().item(), optimizer, self.global_step)
+
+    def raise_if_nonfinite(self) -> None:
+        """Raise ``NonFiniteLoss`` for the first NaN/Inf among the losses since the last call (one wait)."""
+        if not self._unchecked:
+            return
+        losses, self._unchecked = self._unchecked, []
+        values = torch.stack([v.float().reshape(()) for v, _, _ in losses])
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            i = int(bad.nonzero()[0, 0])
+            raise self._nonfinite(values[i].item(), losses[i][1], losses[i][2])
+
+    def _nonfinite(self, value: float, optimizer: str, step: int) -> NonFiniteLoss:
+        return NonFiniteLoss(
+            f"non-finite loss ({value}) for optimizer '{optimizer}' at step {step + 1} (stage "
+            f"'{self.stage.name}'); the run stops here and the last checkpoint is left as it was. Lower the "
+            "learning rate, enable grad_clip, or use amp=bf16."
+        )
 
     def optimizer_step(self, optimizer: str) -> None:
         if self.micro != self.accumulate - 1:
             return
         opt = self.optimizers[optimizer]
-        params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
-        self.scaler.unscale_(opt)
+        if self._scaling:
+            self.scaler.unscale_(opt)
         if self.stage.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.stage.grad_clip)
-            self.grad_norms[optimizer] = float(norm)
-        self.scaler.step(opt)
+            params = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+            self.grad_norms[optimizer] = torch.nn.utils.clip_grad_norm_(params, self.stage.grad_clip)
+        if self._scaling:
+            self.scaler.step(opt)
+        else:
+            opt.step()
         opt.zero_grad(set_to_none=True)
         if optimizer in self.schedulers:
             self.schedulers[optimizer].step()
@@ -136,7 +168,8 @@ class Context:
     # -- engine side ------------------------------------------------------------------------------
     def end_step(self) -> None:
         """After the last micro-batch: one scale update per iteration, whatever the optimizers."""
-        self.scaler.update()
+        if self._scaling:
+            self.scaler.update()
 
     def register_optimizers(
         self, optimizers: dict[str, torch.optim.Optimizer], schedules: dict[str, ScheduleConfig]

@@ -33,7 +33,7 @@ from srcore.engine import checkpoint as C
 from srcore.engine import dist as D
 from srcore.engine.api import StepSetup
 from srcore.engine.context import EMA, Context
-from srcore.engine.monitor import DivergenceWatch, Monitor, plot_curves, sample_grid, to_float, truncate_log
+from srcore.engine.monitor import DivergenceWatch, Monitor, plot_curves, sample_grid, to_floats, truncate_log
 from srcore.engine.preflight import PreflightError, one_line, preflight
 from srcore.engine.resume import apply_learning_rates, check_resume_config
 from srcore.engine.runfolder import RunLock, clean_stale_temp
@@ -68,6 +68,33 @@ def seed_all(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+@functools.cache
+def keep_freed_host_memory() -> bool:
+    """Have glibc's malloc keep freed memory for the next step instead of handing it back to the OS.
+
+    PyTorch's CPU tensors come from plain malloc. By default glibc unmaps large blocks on free and
+    trims the heap, so each training step faults its activations and gradients back in page by
+    page: about 2000 page faults per step for ``core:tiny`` at batch 16 (over a third of its CPU
+    time), and more whenever a step holds a tensor a little longer (the engine's 6 % over a bare
+    loop in ``benchmarks/bench_engine_step.py``). A step's peak memory is reused by the next one,
+    as CUDA's caching allocator does. Left alone off glibc, or when ``MALLOC_*_``/``GLIBC_TUNABLES``
+    tune malloc already. Returns whether it applied.
+    """
+    import ctypes
+    import os
+    import platform
+
+    if platform.libc_ver()[0] != "glibc" or "GLIBC_TUNABLES" in os.environ or any(
+            k.startswith("MALLOC_") and k.endswith("_") for k in os.environ):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def model_scale(params: Any, info: Any) -> int:
@@ -211,6 +238,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
                                  ("channels_last", cfg.train.channels_last)) if on]
     if cuda_only and dev.type != "cuda" and main:
         print(f"note: train.{', train.'.join(cuda_only)} apply on CUDA only; running in float32 eager on {dev}")
+    keep_freed_host_memory()
     regs = manager.registries
     seed = cfg.train.seed
     ckpt, state, saved_cfg = _resume_point(run_dir, resume, cfg, dinfo)
@@ -309,10 +337,15 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
             steps_since += 1
             bar.update(1)
             end_of_stage = stage_step == stage.steps
+            log_due = global_step % cfg.train.log_every == 0 or end_of_stage or stage_step == 1  # 1: divergence ref
+            val_due = bool(val_sets) and (global_step % cfg.val.every == 0 or end_of_stage)
+            save_due = global_step % cfg.train.save_every == 0 or end_of_stage
+            if log_due or val_due or save_due:  # the losses' NaN check waits for the device: only here
+                ctx.raise_if_nonfinite()
 
-            if global_step % cfg.train.log_every == 0 or end_of_stage or stage_step == 1:  # 1: divergence reference
+            if log_due:
                 now = time.perf_counter()
-                values = {k: to_float(v) for k, v in logs.items()}
+                values = to_floats(logs)
                 values.update(ctx.lrs())
                 values["it_per_s"] = steps_since / max(now - t_last, 1e-9)
                 t_last, steps_since = now, 0
@@ -324,7 +357,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
                 bar.set_postfix({k[5:]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
 
             improved = False
-            if val_sets and (global_step % cfg.val.every == 0 or end_of_stage):
+            if val_due:
                 last_metrics, rows = _validate(tstep, ema, comp.info, scale, val_sets, metrics, conditions, dinfo, dev,
                                                cfg, main)
                 for net in networks.values():
@@ -338,7 +371,7 @@ def _train(cfg: RunConfig, manager: Any, run_dir: Path, resume: bool, dev: torch
                     plot_curves(run_dir)
                     bar.write(f"step {global_step}: " + ", ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
 
-            if global_step % cfg.train.save_every == 0 or end_of_stage or improved:
+            if save_due or improved:
                 if main:
                     train_state = {
                         "global_step": global_step, "stage": si, "stage_step": stage_step, "micro_batches": micro,

@@ -19,8 +19,12 @@ from typing import Any
 import torch
 
 
-def to_float(v: Any) -> float:
-    return float(v.detach().float().mean().item()) if isinstance(v, torch.Tensor) else float(v)
+def to_floats(values: Mapping[str, Any]) -> dict[str, float]:
+    """Every value as a float (a tensor's mean), with one wait for the device rather than one per tensor."""
+    means = {k: v.detach().float().mean() for k, v in values.items() if isinstance(v, torch.Tensor)}
+    if len({t.device for t in means.values()}) == 1:
+        means = dict(zip(means, torch.stack(list(means.values())).tolist()))
+    return {k: float(means[k]) if k in means else float(v) for k, v in values.items()}
 
 
 class Monitor:
@@ -47,12 +51,12 @@ class Monitor:
         if not self.enabled:
             return
         row = {"step": step, "kind": kind, "time": round(time.time(), 3)}
-        row.update({k: to_float(v) for k, v in values.items()})
+        row.update(to_floats(values))
         with self.log_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         if self.tb is not None:
-            for k, v in values.items():
-                self.tb.add_scalar(f"{kind}/{k}" if kind == "val" else k, to_float(v), step)
+            for k in values:
+                self.tb.add_scalar(f"{kind}/{k}" if kind == "val" else k, row[k], step)
             self.tb.flush()
         if self.wandb is not None:
             self.wandb.log(step, kind, {k: v for k, v in row.items() if k not in ("step", "kind", "time")})
