@@ -213,8 +213,9 @@ def test_upscale_saves_what_the_official_demo_saves(name: str, data_root, weight
     """srcore upscale's path (read_image, super_resolve, write_image) = test_srrescgan.py's PNG.
 
     No value may differ: weight norm must be the kernel ``nn.utils.weight_norm`` runs and the
-    8-bit conversion must round half to even like ``cv2.imwrite`` of the float array (each
-    alone left 4-7 differing values in these 256 x 256 outputs).
+    8-bit conversion must round half to even like ``cv2.imwrite`` of the float array (in these
+    256 x 256 outputs the old ``v * (g / ||v||)`` alone left 7 and 2 values off, rounding halves
+    up alone 0 and 4).
     """
     from srcore.data.io import read_image, write_image
     from srcore.engine.checkpoint import load_checkpoint
