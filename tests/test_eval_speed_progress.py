@@ -160,8 +160,8 @@ def test_exact_input_gives_the_lr_of_the_exact_hr():
     from srcore.metrics.evaluate import ExactInput
 
     hr = torch.randint(0, 256, (1, 3, 64, 64), generator=torch.Generator().manual_seed(5)).double() / 255
-    widened = hr.float().double()  # what EvalSet hands a degradation: float32 levels, widened
     deg = ExactInput(BicubicMatlab(4))
     assert deg.scale == 4
-    assert torch.equal(deg(widened), BicubicMatlab(4)(hr))
-    assert torch.equal(exact_float64(widened), hr)
+    assert torch.equal(deg(hr.float()), BicubicMatlab(4)(hr))  # float32 levels: restored first
+    assert torch.equal(deg(hr), BicubicMatlab(4)(hr))  # float64: taken as exact (EvalSet makes it so)
+    assert torch.equal(exact_float64(hr.float().double()), hr)

@@ -9,7 +9,7 @@ set under the data root, an HDF5 patch file (or a directory of HDF5 shards), or 
 HDF5 datasets also read whole batches (``H5PatchDataset.get_batch``): the same samples as
 ``dataset[i]`` under each sample's seed, from one read per batch and augmentation per batch.
 
-``make_eval_dataset`` yields whole images ``{name, lr, hr}`` in RGB: HR cropped to a multiple of
+``make_eval_dataset`` yields whole images ``{name, lr, hr[, hr8]}`` in RGB: HR cropped to a multiple of
 the scale, LR from a paired folder or from a degradation (default: MATLAB bicubic stored as
 8 bits, the benchmark protocol). Random degradation parameters of eval sets are seeded per
 image, so every run sees the same LR.
@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from srcore.data.color import rgb_to_y
 from srcore.data.h5 import H5Patches, ShardedH5Patches, is_h5, is_h5_shards
-from srcore.data.io import list_images, read_image
+from srcore.data.io import array_to_tensor, array_to_uint8, list_images, read_array, read_image
 from srcore.data.resize import imresize
 from srcore.data.sets import BUILTIN_SKIMAGE, resolve_set, skimage_photos
 from srcore.data.transforms import (
@@ -373,7 +373,13 @@ def make_train_dataset(
 
 
 class EvalSet(Dataset):
-    """Whole images ``{name, lr, hr}`` (RGB, CHW) of one benchmark set at one scale."""
+    """Whole images ``{name, lr, hr[, hr8]}`` (RGB, CHW) of one benchmark set at one scale.
+
+    ``lr`` and ``hr`` are float32 in [0, 1]; ``hr8`` (uint8) holds the HR file's own levels when
+    it is 8-bit: evaluation measures those (exact and cheaper), and a degradation gets the exact
+    float64 k / 255 made from them (MATLAB's ``im2double``; the float32 k / 255 differs by
+    ~1e-8, enough to flip a few bicubic LR pixels of a large photo).
+    """
 
     def __init__(
         self, hr_files: list[Path], *, scale: int, lr_files: list[Path] | None = None, degradation: Any = None,
@@ -391,7 +397,9 @@ class EvalSet(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         hr_path = self.hr_files[index]
-        hr = read_image(hr_path)
+        arr = read_array(hr_path)
+        hr8 = array_to_uint8(arr, hr_path)
+        hr = hr8 if hr8 is not None else array_to_tensor(arr, hr_path)
         if self.lr_files is not None:
             lr = read_image(self.lr_files[index])
             hr = check_pair_sizes(lr, hr, self.scale, self.lr_files[index], hr_path)
@@ -400,8 +408,12 @@ class EvalSet(Dataset):
             hr = mod_crop(hr, self.scale)
             seed = (getattr(self.degradation, "seed", None) or 0) * 1_000_003 + index
             gen = torch.Generator().manual_seed(seed)
-            lr = self.degradation(hr.unsqueeze(0).double(), generator=gen)[0].float()
-        return {"name": hr_path.stem, "lr": lr, "hr": hr}
+            exact = hr.unsqueeze(0).to(torch.float64)
+            lr = self.degradation(exact.div_(255.0) if hr8 is not None else exact, generator=gen)[0].float()
+        item = {"name": hr_path.stem, "lr": lr, "hr": hr}
+        if hr8 is not None:
+            item["hr"], item["hr8"] = hr.float().div_(255.0), hr
+        return item
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for i in range(len(self)):

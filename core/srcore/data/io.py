@@ -81,33 +81,54 @@ def _looks_truncated(path: Path, data: np.ndarray) -> bool:
     return False
 
 
+def rgb_array(arr: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
+    """OpenCV array (H,W[,C], BGR order) -> (3, H, W) RGB view in its own dtype: gray
+    replicated, alpha dropped (no pixel is converted or copied)."""
+    if arr.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise ImageReadError(f"unsupported pixel type {arr.dtype} in {path}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    channels = arr.shape[2]
+    if channels in (1, 2):  # gray, gray + alpha
+        return np.broadcast_to(arr[:, :, 0], (3, *arr.shape[:2]))
+    if channels in (3, 4):  # BGR, BGRA -> RGB
+        return arr[:, :, 2::-1].transpose(2, 0, 1)
+    raise ImageReadError(f"unsupported number of channels ({channels}) in {path}")
+
+
 def array_to_tensor(arr: np.ndarray, path: str | Path = "<array>") -> torch.Tensor:
     """OpenCV array (H,W[,C], BGR order) -> (3, H, W) float32 RGB in [0, 1]."""
     import torch
 
-    if arr.dtype == np.uint8:
-        x = arr.astype(np.float32) / 255.0
-    elif arr.dtype == np.uint16:
-        x = arr.astype(np.float32) / 65535.0
-    elif arr.dtype in (np.float32, np.float64):
-        x = np.clip(arr.astype(np.float32), 0.0, 1.0)
+    rgb = rgb_array(arr, path)
+    out = np.empty(rgb.shape, np.float32)
+    if arr.dtype in (np.uint8, np.uint16):  # k / 255 (k / 65535) rounded to float32, in one pass
+        np.divide(rgb, np.float32(255.0 if arr.dtype == np.uint8 else 65535.0), out=out, dtype=np.float32)
     else:
-        raise ImageReadError(f"unsupported pixel type {arr.dtype} in {path}")
-    if x.ndim == 2:
-        x = x[:, :, None]
-    channels = x.shape[2]
-    if channels in (1, 2):  # gray, gray + alpha
-        x = np.repeat(x[:, :, :1], 3, axis=2)
-    elif channels in (3, 4):  # BGR, BGRA -> RGB
-        x = x[:, :, 2::-1]
-    else:
-        raise ImageReadError(f"unsupported number of channels ({channels}) in {path}")
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+        np.clip(rgb, 0.0, 1.0, out=out)
+    return torch.from_numpy(out)
+
+
+def array_to_uint8(arr: np.ndarray, path: str | Path = "<array>") -> torch.Tensor | None:
+    """An 8-bit OpenCV array as a (3, H, W) uint8 RGB tensor (its levels, exact); ``None``
+    for other pixel types."""
+    import torch
+
+    rgb = rgb_array(arr, path)
+    return torch.from_numpy(np.ascontiguousarray(rgb)) if arr.dtype == np.uint8 else None
 
 
 def read_image(path: str | Path) -> torch.Tensor:
     """Read an image file as a (3, H, W) float32 RGB tensor in [0, 1] (see module doc)."""
     return array_to_tensor(read_array(path), path)
+
+
+def read_image_exact(path: str | Path) -> torch.Tensor:
+    """An 8-bit file as its (3, H, W) uint8 RGB levels, any other as ``read_image`` does: what
+    evaluation measures, without the float32 rounding of k / 255."""
+    arr = read_array(path)
+    u8 = array_to_uint8(arr, path)
+    return u8 if u8 is not None else array_to_tensor(arr, path)
 
 
 def to_levels(x: torch.Tensor, top: int) -> torch.Tensor:

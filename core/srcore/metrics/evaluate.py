@@ -25,13 +25,13 @@ from typing import Any, TypeVar
 import torch
 
 from srcore.atomic import write_atomic
-from srcore.data.color import exact_float64
+from srcore.data.color import exact_float64, quantize_uint8
 from srcore.data.color import quantize as quantize_8bit
 from srcore.errors import SrcoreError
 from srcore.metrics.weights import MissingWeightsError
 from srcore.registry import Registries
 
-Pair = tuple[str, torch.Tensor, torch.Tensor]  # (image name, SR (3,H,W), HR (3,H,W))
+Pair = tuple[str, torch.Tensor, torch.Tensor]  # (image name, SR (3,H,W), HR (3,H,W)): floats or 8-bit levels
 Job = Callable[[], Pair]  # a pair still to be made (read, degrade, upsample) in a worker thread
 R = TypeVar("R")
 
@@ -115,6 +115,8 @@ def evaluate(
 ) -> SetResult:
     """Measure every (name, SR, HR) pair with every metric; per-image rows and set means.
 
+    SR and HR are floats in [0, 1] or, for 8-bit images, their uint8 levels (exact, and cheaper
+    to measure: ``srcore.metrics.prepare``); metrics without ``prep`` get [0, 1] floats.
     ``pairs`` may hold jobs (callables returning a pair, e.g. ``bicubic_jobs``): they run in
     ``workers`` threads (default: ``default_workers()``), and so do the ``thread_safe`` metrics
     (PSNR, SSIM), each image prepared once for all of them. Decoding, resizing and filtering
@@ -132,7 +134,7 @@ def evaluate(
         name, sr, hr = item() if callable(item) else item
         sr_b, hr_b = _batch(name, sr, hr, set_name, metrics, quantize, device)
         values = _measure_pooled(pooled, sr_b, hr_b, f"{set_name}/{name} ({_size(hr)})")
-        return (name, sr_b, hr_b, values) if serial else (name, None, None, values)
+        return (name, _unit(sr_b), _unit(hr_b), values) if serial else (name, None, None, values)
 
     items = iter(pairs)
     first = next(items, None)
@@ -207,13 +209,25 @@ def _batch(
     name: str, sr: torch.Tensor, hr: torch.Tensor, set_name: str, metrics: Sequence[MetricSpec], quantize: bool,
     device: torch.device | str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check a pair and make it (1, C, H, W) float64 on ``device``, SR quantised to 8 bits."""
+    """Check a pair and make it (1, C, H, W) on ``device``: uint8 levels as they are, floats in
+    float64, SR rounded to its 8-bit image (uint8 levels; [0, 1] floats if not finite, so a
+    NaN shows in the metrics) with ``quantize``."""
     if sr.shape != hr.shape:
         raise SrcoreError(f"{set_name}/{name}: SR is {tuple(sr.shape)} but HR is {tuple(hr.shape)}")
     check_size(f"{set_name}/{name}", tuple(hr.shape[-2:]), metrics)
-    sr_b = sr.unsqueeze(0).to(device=device, dtype=torch.float64)
-    hr_b = hr.unsqueeze(0).to(device=device, dtype=torch.float64)
-    return (quantize_8bit(sr_b) if quantize else sr_b), hr_b
+    sr_b, hr_b = (_levels_or_float64(x.unsqueeze(0).to(device)) for x in (sr, hr))
+    if quantize and sr_b.is_floating_point():
+        sr_b = quantize_uint8(sr_b) if torch.isfinite(sr_b.sum()) else quantize_8bit(sr_b)
+    return sr_b, hr_b
+
+
+def _levels_or_float64(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == torch.uint8 else x.to(torch.float64)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] float64 of 8-bit levels (exactly ``quantize``'s k / 255), other tensors as they are."""
+    return x.to(torch.float64).div_(255.0) if x.dtype == torch.uint8 else x
 
 
 def _measure_pooled(
@@ -265,10 +279,11 @@ def _size(x: torch.Tensor) -> str:
 
 
 class ExactInput:
-    """A degradation fed the exact float64 HR (``exact_float64``): the datasets hand over 8-bit
-    images as float32, and MATLAB bicubic of their float32 error flips a few LR pixels (3 in a
-    1024x1024 photo) against ``imresize(im2double(hr))``. Other attributes (``scale``, ``seed``)
-    are the wrapped degradation's."""
+    """A degradation fed exact 8-bit levels: a float32 copy of an 8-bit image (k / 255 rounded
+    to float32) becomes the exact float64 k / 255 (``exact_float64``); MATLAB bicubic of the
+    float32 error flips a few LR pixels (3 in a 1024x1024 photo) against
+    ``imresize(im2double(hr))``. float64 input is taken as exact already (``EvalSet`` makes it
+    from the file's levels). Other attributes (``scale``, ``seed``) are the wrapped degradation's."""
 
     def __init__(self, degradation: Any) -> None:
         self.degradation = degradation
@@ -277,7 +292,7 @@ class ExactInput:
         return getattr(self.degradation, name)
 
     def __call__(self, hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.degradation(exact_float64(hr), generator=generator)
+        return self.degradation(hr if hr.dtype == torch.float64 else exact_float64(hr), generator=generator)
 
 
 class CachedSet:
@@ -324,28 +339,37 @@ def _bicubic_pair(dataset: Any, index: int) -> Pair:
     from srcore.data.resize import imresize
 
     item = dataset[index]
-    hr = item["hr"]
+    hr = item.get("hr8", item["hr"])
     sr = imresize(exact_float64(item["lr"].unsqueeze(0)), dataset.scale, size=tuple(hr.shape[-2:]))[0]
-    return item["name"], sr.clamp(0, 1), hr
+    return item["name"], sr.clamp_(0, 1), hr
 
 
 def bicubic_pairs(dataset: Any) -> Iterator[Pair]:
-    """SR = MATLAB bicubic upsampling of the (8-bit) LR: the benchmark's bicubic baseline."""
+    """SR = MATLAB bicubic upsampling of the (8-bit) LR: the benchmark's bicubic baseline
+    (HR as the dataset's float32 image)."""
     for job in bicubic_jobs(dataset):
-        yield job()
+        yield _as_floats(job())
+
+
+def _as_floats(pair: Pair) -> Pair:
+    """A pair with 8-bit levels as ``read_image``'s float32 k / 255 (for callers outside ``evaluate``)."""
+    name, sr, hr = pair
+    return name, *(x.float().div_(255.0) if x.dtype == torch.uint8 else x for x in (sr, hr))  # type: ignore[return-value]
 
 
 def model_pairs(dataset: Any, loaded: Any, **sr_kwargs: Any) -> Iterator[Pair]:
-    """SR from a loaded checkpoint through ``srcore.infer.super_resolve``."""
+    """SR from a loaded checkpoint through ``srcore.infer.super_resolve``; HR as its 8-bit levels
+    when the dataset has them (``hr8``)."""
     from srcore.infer import super_resolve
 
     for item in dataset:
         sr = super_resolve(loaded, item["lr"], **sr_kwargs)[0].cpu()
-        yield item["name"], sr, item["hr"]
+        yield item["name"], sr, item.get("hr8", item["hr"])
 
 
 def folder_jobs(sr_dir: Path, hr_files: list[Path], scale: int | None) -> Iterator[Job]:
-    """SR images matched to HR images by stem (exact, or the HR stem followed by '_', '-' or 'x').
+    """SR images matched to HR images by stem (exact, or the HR stem followed by '_', '-' or 'x');
+    8-bit files come as their uint8 levels (``read_image_exact``).
 
     The HR is cropped to the SR size when it is larger by less than the scale (a mod-crop).
     Files are matched here; each job reads its pair (in ``evaluate``'s threads).
@@ -379,9 +403,9 @@ def folder_jobs(sr_dir: Path, hr_files: list[Path], scale: int | None) -> Iterat
 
 
 def _folder_pair(sr_path: Path, hr_path: Path, slack: int) -> Pair:
-    from srcore.data.io import read_image
+    from srcore.data.io import read_image_exact
 
-    sr, hr = read_image(sr_path), read_image(hr_path)
+    sr, hr = read_image_exact(sr_path), read_image_exact(hr_path)
     (sh, sw), (hh, hw) = sr.shape[-2:], hr.shape[-2:]
     if not (0 <= hh - sh < slack and 0 <= hw - sw < slack):
         raise SrcoreError(f"size mismatch: SR {sr_path} is {sh}x{sw}, HR {hr_path} is {hh}x{hw}")
@@ -389,9 +413,9 @@ def _folder_pair(sr_path: Path, hr_path: Path, slack: int) -> Pair:
 
 
 def folder_pairs(sr_dir: Path, hr_files: list[Path], scale: int | None) -> Iterator[Pair]:
-    """``folder_jobs``, run one after the other."""
+    """``folder_jobs``, run one after the other (images as ``read_image`` gives them)."""
     for job in folder_jobs(sr_dir, hr_files, scale):
-        yield job()
+        yield _as_floats(job())
 
 
 

@@ -23,42 +23,48 @@ from srcore.data.color import rgb_to_y
 YConvention = Literal["matlab", "float"]
 
 
-def _round_half_up(x: torch.Tensor) -> torch.Tensor:
-    return torch.floor(x + 0.5)
-
-
 def y_matlab_uint8(rgb: torch.Tensor) -> torch.Tensor:
-    """Integer Y (16..235) of NCHW RGB in [0, 1] as rgb2ycbcr on the uint8 image, in 0..255.
+    """Integer Y (16..235) of NCHW RGB as rgb2ycbcr on the uint8 image, in 0..255 (float64).
 
-    The RGB values are rounded to 8 bits, then Y = round((65.481 R + 128.553 G + 24.966 B) / 255
-    + 16) is evaluated in exact integer arithmetic (1000x scaled coefficients), so ties round up
-    deterministically instead of depending on floating-point error.
+    ``rgb`` is either the uint8 image itself or floats in [0, 1], rounded to 8 bits first
+    (half up). Y = round((65.481 R + 128.553 G + 24.966 B) / 255 + 16) is evaluated exactly:
+    the numerator with 1000x scaled coefficients in int32 (at most 60e6), the floor of its
+    quotient by 255000 in float64 (division is correctly rounded, and a quotient that is not an
+    integer is at least 1/255000 away from one), so ties round up deterministically instead of
+    depending on floating-point error.
     """
-    u8 = rgb.to(torch.float64).clamp(0, 1).mul_(255.0).add_(0.5).floor_()
-    w = torch.tensor([65481.0, 128553.0, 24966.0], dtype=torch.float64, device=rgb.device)
-    num = torch.einsum("nchw,c->nhw", u8, w).unsqueeze(1)
-    # exact: num + 127500 and 255000 are integers far below 2^53, so floor(a / b) is exact
-    return num.add_(127500.0).div_(255000.0).floor_().add_(16.0)
+    u8 = rgb if rgb.dtype == torch.uint8 else rgb.to(torch.float64).clamp(0, 1).mul_(255.0).add_(0.5).floor_()
+    r, g, b = (u8[:, i : i + 1].to(torch.int32) for i in range(3))
+    num = r.mul_(65481).add_(g, alpha=128553).add_(b, alpha=24966).add_(127500 + 16 * 255000)
+    return num.to(torch.float64).div_(255000.0).floor_()
 
 
 def to_measured(
     x: torch.Tensor, *, crop_border: int, y_channel: bool, y_convention: YConvention = "matlab"
 ) -> torch.Tensor:
-    """NCHW [0, 1] -> NCHW float64 in 0..255, as the metric compares it."""
+    """NCHW images -> NCHW float64 in 0..255, as the metric compares them.
+
+    ``x`` holds floats in [0, 1] or, for an 8-bit image, its uint8 levels (exact: no k / 255
+    rounding on the way; ``srcore eval`` hands 8-bit images over so). Both give the same values
+    for the same image.
+    """
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")
     if y_convention not in ("matlab", "float"):
         raise ValueError(f"y_convention must be 'matlab' or 'float', got {y_convention!r}")
-    x = x.to(torch.float64)
-    if y_channel:
-        if x.shape[1] == 3:
-            x = y_matlab_uint8(x) if y_convention == "matlab" else rgb_to_y(x) * 255.0
-        elif x.shape[1] == 1:
-            x = _round_half_up(x * 255.0) if y_convention == "matlab" else x * 255.0
-        else:
-            raise ValueError(f"y_channel needs 1- or 3-channel images, got {x.shape[1]} channels")
+    if y_channel and x.shape[1] not in (1, 3):
+        raise ValueError(f"y_channel needs 1- or 3-channel images, got {x.shape[1]} channels")
+    rgb_y = y_channel and x.shape[1] == 3
+    if rgb_y and y_convention == "matlab":
+        x = y_matlab_uint8(x)
+    elif rgb_y:
+        x = rgb_to_y(x.to(torch.float64).div_(255.0) if x.dtype == torch.uint8 else x.to(torch.float64)).mul_(255.0)
+    elif x.dtype == torch.uint8:
+        x = x.to(torch.float64)  # the levels (a 1-channel image is taken as Y, rounded already)
+    elif y_channel and y_convention == "matlab":
+        x = x.to(torch.float64).mul(255.0).add_(0.5).floor_()  # Y given as floats: rounded, as rgb2ycbcr's
     else:
-        x = x * 255.0
+        x = x.to(torch.float64) * 255.0
     if crop_border:
         h, w = x.shape[-2:]
         if 2 * crop_border >= min(h, w):
