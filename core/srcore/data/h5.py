@@ -12,7 +12,9 @@ dataset is safe with DataLoader worker processes.
 once). A contiguous, unfiltered dataset (what ``srcore data prepare`` and data_aug.py write) is
 read with ``preadv`` at its byte offset, one call per run of consecutive patches, which is
 several times faster than an HDF5 hyperslab selection and keeps no cache: a worker's memory does
-not grow with the file. Other layouts (chunked, compressed) are read by h5py.
+not grow with the file. Other layouts (chunked, compressed) are read by h5py, whose chunk cache
+stays at its default (1 MiB per dataset): random patches rarely share a chunk, so a larger cache
+would only grow each worker, and memory stays bounded whatever the file size.
 
 A sharded layout (``data prepare --shards N``) is a directory ``OUT.h5.shards`` holding
 ``shard-00000.h5``, ... (each the single-file format, patches in global order) and an
