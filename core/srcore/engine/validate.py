@@ -76,24 +76,30 @@ def validate(
 ) -> tuple[dict[str, float], list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
     """Means of every metric per set (and condition), plus (bicubic, SR, HR) rows for samples.
 
-    Set-level metrics (FID) are computed over the whole set in a single process with a single
-    condition value; otherwise they are left out with a note (their statistics are not reduced
-    across ranks yet).
+    Set-level metrics (FID) are computed over the whole set: every rank ``measure``s its images
+    for each condition, rank 0 ``add``s all of them in image order and computes the value, which
+    the all-reduce hands to every rank. One whose statistics cannot be pooled (no ``measure``,
+    see ``srcore.metrics.base.SetMetric``) is streamed in a single process with a single
+    condition value and left out with a note otherwise.
     """
     import sys
 
     from srcore.data.resize import imresize
     from srcore.infer import super_resolve
+    from srcore.metrics.base import pools
 
     if dinfo.world_size > 1 or len(conditions) > 1:
-        dropped = [label for label, m in metrics if is_set_level(m)]
+        dropped = [label for label, m in metrics if is_set_level(m) and not pools(m)]
         if dropped and dinfo.is_main:
-            print(f"note: set-level metric(s) {', '.join(dropped)} left out of validation (only computed "
-                  "in a single process with one condition value); use `srcore eval` for them", file=sys.stderr)
-        metrics = [(label, m) for label, m in metrics if not is_set_level(m)]
+            print(f"note: set-level metric(s) {', '.join(dropped)} left out of validation (without measure()/add() "
+                  "their statistics are only computed in a single process with one condition value); use "
+                  "`srcore eval` for them", file=sys.stderr)
+        metrics = [(label, m) for label, m in metrics if not is_set_level(m) or pools(m)]
 
     labels = val_labels(sets, metrics, conditions)
-    sums = torch.zeros(len(labels) + len(sets), dtype=torch.float64)
+    pooled = {j: metrics[j % len(metrics)][1] for j in range(len(labels)) if pools(metrics[j % len(metrics)][1])}
+    sums = torch.zeros(2 * len(labels) + len(sets), dtype=torch.float64)  # + the pooled set values (rank 0's)
+    stats: dict[int, list[Any]] = {j: [] for j in pooled}  # this rank's per-image statistics by column
     rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     col = 0
     set_values: dict[int, float] = {}
@@ -109,7 +115,9 @@ def validate(
                 sr = super_resolve(upscaler, lr, cond=cond, device=device)
                 sr = sr[..., : hr.shape[-2], : hr.shape[-1]]
                 for _, metric in metrics:
-                    if is_set_level(metric):
+                    if j in pooled:
+                        stats[j].append(metric.measure(sr, hr))
+                    elif is_set_level(metric):
                         metric.update(sr, hr)
                     else:
                         sums[j] += metric_value(metric, sr, hr)
@@ -119,10 +127,18 @@ def validate(
                     rows.append((bic[0], sr[0], hr[0]))
             sums[len(labels) + k] += 1
         for m_idx, (_, metric) in enumerate(metrics):
-            if is_set_level(metric):
+            if is_set_level(metric) and not pools(metric):
                 set_values[start + m_idx] = float(metric.compute())
         col = start + len(conditions) * len(metrics)
+    parts = D.gather_to_main(stats) if pooled else None
+    if parts is not None:  # rank 0 (or the only process) computes the pooled set values
+        for j, metric in pooled.items():
+            metric.reset()
+            for s in D.unshard([p[j] for p in parts]):
+                metric.add(s)
+            sums[len(labels) + len(sets) + j] = float(metric.compute())
     sums = D.all_reduce_sum(sums.to(device) if device.type == "cuda" else sums).cpu()
+    set_values.update((j, float(sums[len(labels) + len(sets) + j])) for j in pooled)
     out: dict[str, float] = {}
     col = 0
     for k, _ in enumerate(sets):

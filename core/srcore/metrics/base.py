@@ -107,3 +107,8 @@ class SetMetric:
 
     def reset(self) -> None:
         raise NotImplementedError
+
+
+def pools(metric: Any) -> bool:
+    """A set-level metric whose statistics can be pooled over processes (``measure``/``add``)."""
+    return isinstance(metric, SetMetric) and type(metric).measure is not SetMetric.measure

@@ -21,7 +21,7 @@ import torch
 from srcore.engine import dist as D
 from srcore.engine.validate import is_set_level
 from srcore.errors import SrcoreError
-from srcore.metrics.base import SetMetric
+from srcore.metrics.base import SetMetric, pools
 from srcore.metrics.evaluate import Job, MetricSpec, Pair, SetResult, _compute, evaluate
 
 
@@ -74,7 +74,7 @@ class _Recorder:
 
 def check_distributable(metrics: Sequence[MetricSpec]) -> None:
     """Refuse set-level metrics that cannot hand their statistics to rank 0 (no ``measure``)."""
-    bad = [s.label for s in metrics if is_set_level(s.metric) and type(s.metric).measure is SetMetric.measure]
+    bad = [s.label for s in metrics if is_set_level(s.metric) and not pools(s.metric)]
     if bad:
         raise SrcoreError(f"--nproc: set-level metric(s) {', '.join(bad)} only override update(), not "
                           "measure()/add() (srcore.metrics.base.SetMetric), so their statistics cannot be "
