@@ -307,3 +307,20 @@ def test_killed_parallel_prepare_leaves_nothing(tmp_path: Path, sig: signal.Sign
     assert f"interrupted by {sig.name}; nothing was written" in err
     time.sleep(0.5)  # the workers are gone: nothing appears afterwards
     assert list(out.iterdir()) == []
+
+
+def test_full_disk_removes_the_partial_lmdb(tmp_path: Path, tmpfs):
+    """A real 256 kB tmpfs (the CLI's free-space check would refuse this run up front). LMDB says
+    so at its last commit; the files must be closed for the space to come back. (HDF5 outputs
+    share prepare.write_h5, whose full-disk path tests/test_safe_outputs.py covers.)"""
+    from srcore.data.lmdb_store import write_lmdb
+    from srcore.errors import SrcoreError
+
+    photos(tmp_path / "src", [(128, 128)] * 3)
+    small = tmpfs("small", "size=256k")
+    plan = plan_subimages(sorted((tmp_path / "src").iterdir()), SubimageOptions(64, 32, 0, 2), make_lr=True)
+    for _ in range(2):  # the second run finds the space of the first one free again
+        with pytest.raises(SrcoreError) as info:
+            write_lmdb(plan, small / "x.lmdb", small / "x_lr.lmdb", raw=True)  # 27 x (12 + 3) kB
+        assert str(info.value) == f"no space left on device writing {small / 'x.lmdb'}"
+        assert list(small.iterdir()) == []

@@ -173,14 +173,20 @@ class LmdbWriter:
             self.txn = self.env.begin(write=True)
 
     def close(self) -> None:
-        self.txn.commit()
-        self.env.close()
-        self.meta.close()
+        """Commit the last transaction; the files are closed even when that fails (a full disk)."""
+        try:
+            self.txn.commit()
+        finally:
+            self.env.close()
+            self.meta.close()
 
     def abort(self) -> None:
         for step in (self.txn.abort, self.env.close, self.meta.close):
             with contextlib.suppress(Exception):  # cleaning up a failed write: the folder is deleted next
                 step()
+
+
+NEARLY_FULL = 16 << 20  # free bytes below which a failed LMDB write is put down to a full disk
 
 
 def lmdb_map_size(raw_bytes: int) -> int:
@@ -205,7 +211,7 @@ def write_lmdb(plan: Any, output: Path, output_lr: Path | None, level: int = 1, 
 
     from srcore.data.prepare import replace_dir, write_error
     from srcore.data.subimages import encoded_images
-    from srcore.outputs import temp_path
+    from srcore.outputs import free_space, temp_path
 
     outs = [output] + ([output_lr] if output_lr is not None else [])
     shapes = [(plan.opts.size, plan.opts.size, 3), (plan.lr_size, plan.lr_size, 3)]
@@ -222,17 +228,24 @@ def write_lmdb(plan: Any, output: Path, output_lr: Path | None, level: int = 1, 
                         writers[1].put(key, lr[k], shapes[1])
                 if progress:
                     progress(len(keys))
-        while writers:
-            writers.pop(0).close()
+        for w in writers:
+            w.close()
+        writers.clear()
         for t, o in zip(tmps, outs):
             replace_dir(t, o)
     except BaseException as exc:
+        error = None
+        if isinstance(exc, OSError) or type(exc).__module__ == "lmdb":
+            error = write_error(exc, output)
+            if free_space(output) < NEARLY_FULL and "no space" not in str(error):
+                # LMDB reports a full disk as mdb_txn_commit's EIO (its pages are written through the map)
+                error = SrcoreError(f"no space left on device writing {output} ({exc})")
         for w in writers:
             w.abort()
         for t in tmps:
             shutil.rmtree(t, ignore_errors=True)
-        if isinstance(exc, OSError) or type(exc).__module__ == "lmdb":
-            raise write_error(exc, output) from None
+        if error is not None:
+            raise error from None
         raise
 
 

@@ -455,7 +455,7 @@ def prepare_h5(
     total = plan.patches
     result = PrepareResult(output, len(plan.files), total, (total, *plan.hr_patch), (total, *plan.lr_patch))
     if shards:
-        task = functools.partial(_patch_shard, plan, opts, attrs)
+        task = functools.partial(_patch_shard, plan, opts, attrs, shards_dir(output))
         result.output = write_shards(shards_dir(output), total, shards, task, jobs=jobs, progress=progress)
         return result
     tmp = temp_path(output)
@@ -472,9 +472,10 @@ NO_SHUFFLED_SHARDS = ("--shards needs --no-shuffle: a shard of the shuffled orde
                       "(training samples patches at random anyway)")
 
 
-def _patch_shard(plan: PreparePlan, opts: PrepareOptions, attrs: dict[str, str], path: Path, start: int, stop: int,
-                 progress: Callable[[int], Any] | None = None) -> None:
-    write_h5(path, path, lambda f: _fill_h5(f, plan, opts, attrs, progress, start, stop))
+def _patch_shard(plan: PreparePlan, opts: PrepareOptions, attrs: dict[str, str], shown: Path, path: Path,
+                 start: int, stop: int, progress: Callable[[int], Any] | None = None) -> None:
+    """One shard file (patch positions [start, stop)); errors name ``shown``, the output."""
+    write_h5(path, shown, lambda f: _fill_h5(f, plan, opts, attrs, progress, start, stop))
 
 
 # -- shards -------------------------------------------------------------------------------------

@@ -342,12 +342,13 @@ def h5_attrs(plan: SubimagePlan, source: Path) -> dict[str, str]:
             "scale": str(o.scale), "input": str(source), "lr": lr}
 
 
-def write_h5_range(plan: SubimagePlan, attrs: dict[str, str], path: Path, start: int, stop: int,
+def write_h5_range(plan: SubimagePlan, attrs: dict[str, str], shown: Path, path: Path, start: int, stop: int,
                    progress: Callable[[int], Any] | None = None, jobs: int = 1) -> None:
-    """One HDF5 file (``hr``, ``lr``, ``keys``) of sub-images [start, stop): the single file or a shard."""
+    """One HDF5 file (``hr``, ``lr``, ``keys``) of sub-images [start, stop): the single file or a
+    shard, written at ``path``; errors name ``shown``, the output."""
     from srcore.data.prepare import write_h5
 
-    write_h5(path, path, lambda f: _fill_h5(f, plan, attrs, start, stop, progress, jobs))
+    write_h5(path, shown, lambda f: _fill_h5(f, plan, attrs, start, stop, progress, jobs))
 
 
 def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | None = None, jobs: int = 1,
@@ -360,9 +361,11 @@ def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | 
     from srcore.data.prepare import shards_dir, write_error, write_shards
     from srcore.outputs import temp_path
 
-    task = functools.partial(write_h5_range, plan, h5_attrs(plan, source))
+    attrs = h5_attrs(plan, source)
     if shards:
+        task = functools.partial(write_h5_range, plan, attrs, shards_dir(output))
         return write_shards(shards_dir(output), plan.total, shards, task, jobs=jobs, progress=progress)
+    task = functools.partial(write_h5_range, plan, attrs, output)
     tmp = temp_path(output)
     task(tmp, 0, plan.total, progress, jobs)
     try:
