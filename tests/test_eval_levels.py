@@ -127,3 +127,16 @@ def test_eval_set_gives_levels_and_the_lr_of_the_exact_hr(tmp_path: Path):
     assert item["hr8"].dtype == torch.uint8 and torch.equal(item["hr8"], hr8)
     assert torch.equal(item["hr"], hr8.float() / 255)
     assert torch.equal(item["lr"], BicubicMatlab(4)(hr8.double() / 255).float())  # im2double, not float32 k / 255
+
+
+def test_nan_sr_has_no_level_and_shows_in_the_metrics(srcore_manager):
+    from srcore.metrics import evaluate as ev
+
+    hr = torch.randint(0, 256, (3, 24, 24), generator=torch.Generator().manual_seed(6), dtype=torch.uint8)
+    sr = hr.double() / 255
+    sr[1, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        quantize_uint8(sr)
+    specs = ev.build_metrics(["psnr"], srcore_manager.registries, crop_border=0, y_channel=True, y_convention="matlab")
+    res = ev.evaluate([("a", sr, hr), ("b", hr.double() / 255, hr)], specs, model="m", set_name="s", scale=1, workers=1)
+    assert np.isnan(res.images[0]["psnr"]) and res.images[1]["psnr"] == float("inf")

@@ -123,13 +123,27 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
     """``quantize``'s levels as uint8, the stored 8-bit image itself (metrics take it as it is:
     ``srcore.metrics.prepare``); ``x`` is rounded in float64, as ``quantize`` of it widened.
 
-    On the CPU by strips of rows of about 64k values: the rounding's passes then stay in the
-    cache instead of streaming whole float64 images through memory (3x faster on 1024x1024).
+    Three times faster on a 1024x1024 image: by strips of rows of about 64k values, whose
+    passes stay in the cache, and with the nearest level (``round``) for every value more than
+    twice ``HALF_LEVEL_TOLERANCE`` away from a half level (where any tie rule agrees with it);
+    the values near a half are rounded by ``quantize`` itself. NaN has no level: ``ValueError``.
     """
     if x.dim() < 2 or x.device.type != "cpu":
-        return quantize(x.to(torch.float64)).mul_(255.0).round_().to(torch.uint8)  # k / 255 * 255 ~ k
+        return _levels_uint8(x.to(torch.float64))
     out = torch.empty(x.shape, dtype=torch.uint8)
     rows = max(1, 2**16 // max(1, x[..., 0, :].numel()))
     for r in range(0, x.shape[-2], rows):
-        out[..., r : r + rows, :] = quantize(x[..., r : r + rows, :].to(torch.float64)).mul_(255.0).round_()
+        out[..., r : r + rows, :] = _levels_uint8(x[..., r : r + rows, :].to(torch.float64))
     return out
+
+
+def _levels_uint8(x: torch.Tensor) -> torch.Tensor:
+    v = x.clamp(0, 1).mul_(255.0)
+    levels = v.round()
+    near = ~(v.sub_(levels).abs_() < 0.5 - 2 * HALF_LEVEL_TOLERANCE)  # v - round(v) is exact; NaN is near
+    if near.any():
+        fixed = quantize(x[near]).mul_(255.0).round_()  # k / 255 * 255 is within 1e-13 of k
+        if fixed.isnan().any():
+            raise ValueError("NaN values have no 8-bit level")
+        levels[near] = fixed
+    return levels.to(torch.uint8)

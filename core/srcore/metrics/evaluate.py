@@ -217,7 +217,10 @@ def _batch(
     check_size(f"{set_name}/{name}", tuple(hr.shape[-2:]), metrics)
     sr_b, hr_b = (_levels_or_float64(x.unsqueeze(0).to(device)) for x in (sr, hr))
     if quantize and sr_b.is_floating_point():
-        sr_b = quantize_uint8(sr_b) if torch.isfinite(sr_b.sum()) else quantize_8bit(sr_b)
+        try:
+            sr_b = quantize_uint8(sr_b)
+        except ValueError:  # NaN
+            sr_b = quantize_8bit(sr_b)
     return sr_b, hr_b
 
 

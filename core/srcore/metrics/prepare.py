@@ -28,14 +28,18 @@ def y_matlab_uint8(rgb: torch.Tensor) -> torch.Tensor:
 
     ``rgb`` is either the uint8 image itself or floats in [0, 1], rounded to 8 bits first
     (half up). Y = round((65.481 R + 128.553 G + 24.966 B) / 255 + 16) is evaluated exactly:
-    the numerator with 1000x scaled coefficients in int32 (at most 60e6), the floor of its
-    quotient by 255000 in float64 (division is correctly rounded, and a quotient that is not an
-    integer is at least 1/255000 away from one), so ties round up deterministically instead of
-    depending on floating-point error.
+    the numerator with 1000x scaled coefficients (at most 60e6: int32 for uint8 input, float64
+    otherwise, where NaN stays NaN), the floor of its quotient by 255000 in float64 (division is
+    correctly rounded, and a quotient that is not an integer is at least 1/255000 away from
+    one), so ties round up deterministically instead of depending on floating-point error.
     """
-    u8 = rgb if rgb.dtype == torch.uint8 else rgb.to(torch.float64).clamp(0, 1).mul_(255.0).add_(0.5).floor_()
-    r, g, b = (u8[:, i : i + 1].to(torch.int32) for i in range(3))
-    num = r.mul_(65481).add_(g, alpha=128553).add_(b, alpha=24966).add_(127500 + 16 * 255000)
+    if rgb.dtype == torch.uint8:
+        r, g, b = (rgb[:, i : i + 1].to(torch.int32) for i in range(3))
+        num = r.mul_(65481)
+    else:
+        r, g, b = rgb.to(torch.float64).clamp(0, 1).mul_(255.0).add_(0.5).floor_().split(1, dim=1)
+        num = r * 65481
+    num = num.add_(g, alpha=128553).add_(b, alpha=24966).add_(127500 + 16 * 255000)
     return num.to(torch.float64).div_(255000.0).floor_()
 
 
