@@ -324,3 +324,24 @@ def test_full_disk_removes_the_partial_lmdb(tmp_path: Path, tmpfs):
             write_lmdb(plan, small / "x.lmdb", small / "x_lr.lmdb", raw=True)  # 27 x (12 + 3) kB
         assert str(info.value) == f"no space left on device writing {small / 'x.lmdb'}"
         assert list(small.iterdir()) == []
+
+
+def test_announced_size_holds_and_a_too_small_disk_is_refused(tmp_path: Path, tmpfs):
+    from srcore.data.subimages import estimate_bytes
+
+    photos(tmp_path / "src", [(96, 128), (64, 64)])
+    plan = plan_subimages(sorted((tmp_path / "src").iterdir()), SubimageOptions(32, 16, 0, 2), make_lr=True)
+    cases = [("lmdb", ["-o", "r.lmdb", "--output-lr", "r_lr.lmdb", "--raw"], ["r.lmdb", "r_lr.lmdb"]),
+             ("lmdb", ["-o", "p.lmdb", "--output-lr", "p_lr.lmdb"], ["p.lmdb", "p_lr.lmdb"]),
+             ("h5", ["-o", "s.h5", "--shards", 10], ["s.h5.shards"]),
+             ("folder", ["--output-hr", "F", "--output-lr", "L"], ["F", "L"])]
+    for kind, args, outputs in cases:
+        res = run("-i", tmp_path / "src", "--subimages", 32, "--step", 16, "--scale", 2,
+                  *[tmp_path / a if a in outputs or a == "s.h5" else a for a in args])
+        assert res.exit_code == 0, res.output
+        on_disk = sum(f.stat().st_blocks * 512 for o in outputs for f in (tmp_path / o).rglob("*") if f.is_file())
+        assert 0 < on_disk <= estimate_bytes(plan, kind, 10 if kind == "h5" else None), (outputs, on_disk)
+    small = tmpfs("small", "size=64k")
+    res = run("-i", tmp_path / "src", "--subimages", 32, "--step", 16, "-o", small / "x.lmdb", "--raw")
+    assert res.exit_code == 2 and f"not enough free space for {small / 'x.lmdb'}" in res.output, res.output
+    assert list(small.iterdir()) == []

@@ -277,7 +277,7 @@ def _prepare_subimages(
     from srcore.data.sets import default_data_root, resolve_set
     from srcore.data.subimages import (
         SubimageOptions,
-        estimate_png_bytes,
+        estimate_bytes,
         plan_subimages,
         write_folders,
         write_h5_file,
@@ -324,7 +324,7 @@ def _prepare_subimages(
 
         lr_files = match_lr_files(files, resolve_set(lr_dir, root), scale or 1)
     plan = plan_subimages(files, opts, lr_files, make_lr)
-    needed = plan.raw_bytes + (1 << 16) if kind == "h5" or raw else estimate_png_bytes(plan)
+    needed = estimate_bytes(plan, kind, shards)
     free = check_free_space(main, needed)
     lr_note = f", lr ({plan.lr_size}, {plan.lr_size}, 3)" if make_lr else ""
     click.echo(f"{plan.total} sub-images from {len(files)} image(s), hr ({size}, {size}, 3){lr_note}: "

@@ -24,7 +24,6 @@ reads images for training; 16-bit images are refused. Arrays here are (H, W, 3) 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,6 +375,16 @@ def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | 
     return output
 
 
-def estimate_png_bytes(plan: SubimagePlan) -> int:
-    """Upper estimate of PNG storage: never much above the raw pixels (+ a block per file)."""
-    return plan.raw_bytes + math.ceil(plan.total * (2 if plan.make_lr else 1)) * 4096
+def estimate_bytes(plan: SubimagePlan, kind: str, shards: int | None = None) -> int:
+    """Upper estimate of the output's size, for the free-space check before the run.
+
+    HDF5: the pixels, the keys and each file's metadata. LMDB and PNG folders: the pixels plus a
+    block per value (PNG never exceeds the raw pixels by much; an LMDB value takes whole pages;
+    a small file takes a whole block), plus the LMDB's lock file and B-tree."""
+    from srcore.data.prepare import FS_BLOCK, H5_OVERHEAD
+
+    if kind == "h5":
+        files = -(-plan.total // shards) if shards else 1
+        return plan.raw_bytes + plan.total * 64 + files * H5_OVERHEAD
+    values = plan.total * (2 if plan.make_lr else 1)
+    return plan.raw_bytes + values * FS_BLOCK + (1 << 20)
