@@ -257,6 +257,7 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path):
     [
         (["--subimages", 80, "-o", "x.lmdb"], "1 image(s) smaller than --subimages 80: im0.png (64x72)"),
         (["--subimages", 32, "-o", "x.h5"], "need --scale"),
+        (["--subimages", 32, "--step", 40, "-o", "x.lmdb"], "--step 40 is larger than --subimages 32"),
         (["--subimages", 32, "--scale", 3, "-o", "x.h5"], "must be multiples of --scale 3"),
         (["--subimages", 32, "--raw", "-o", "x.h5", "--scale", 2], "--raw stores raw pixels in an LMDB"),
         (["--subimages", 32, "-o", "x.lmdb", "--shards", 2], "--shards writes HDF5 shards: only with --output X.h5"),

@@ -47,6 +47,8 @@ class SubimageOptions:
         out = []
         if self.size < 1 or self.step < 1:
             out.append(f"--subimages {self.size} and --step {self.step} must be positive")
+        elif self.step > self.size:
+            out.append(f"--step {self.step} is larger than --subimages {self.size}: pixels between crops would be lost")
         if self.thresh < 0:
             out.append(f"--thresh-size {self.thresh} must be >= 0")
         if self.scale is not None:
