@@ -346,3 +346,15 @@ def test_announced_size_holds_and_a_too_small_disk_is_refused(tmp_path: Path, tm
     res = run("-i", tmp_path / "src", "--subimages", 32, "--step", 16, "-o", small / "x.lmdb", "--raw")
     assert res.exit_code == 2 and f"not enough free space for {small / 'x.lmdb'}" in res.output, res.output
     assert list(small.iterdir()) == []
+
+
+def test_paired_lmdbs_must_share_keys(tmp_path: Path, srcore_manager):
+    from srcore.errors import SrcoreError
+
+    img = np.zeros((16, 16, 3), np.uint8)
+    for name, keys in (("hr", ["a_s001", "a_s002"]), ("lr", ["a_s001"])):
+        (tmp_path / f"{name}.lmdb").mkdir()
+        basicsr_lmdb(tmp_path / f"{name}.lmdb", {k: img if name == "hr" else img[::4, ::4].copy() for k in keys})
+    cfg = TrainDataConfig(hr=str(tmp_path / "hr.lmdb"), lr=str(tmp_path / "lr.lmdb"), patch_size=16)
+    with pytest.raises(SrcoreError, match=r"lacks 1 key\(s\) of data.train.hr .*hr.lmdb: a_s002"):
+        make_train_dataset(cfg, scale=4, info=ModelInfo(scales=(4,)), registries=srcore_manager.registries, root=None)

@@ -275,7 +275,8 @@ def paired_keys(hr: LmdbImages, lr: LmdbImages) -> list[LmdbKey]:
     missing = [k for k in hr.keys if k not in lr.meta]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise SrcoreError(f"data.train.lr {lr.path} lacks {len(missing)} key(s) of data.train.hr {hr.path}: {shown}")
+        raise SrcoreError(f"data.train.lr {lr.path} lacks {len(missing)} key(s) of data.train.hr {hr.path}: {shown} "
+                          "(pairs are made by equal keys; `data prepare --subimages --lr-dir` writes both)")
     return [LmdbKey(lr, k) for k in hr.keys]
 
 
