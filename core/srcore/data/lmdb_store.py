@@ -274,8 +274,10 @@ def paired_keys(hr: LmdbImages, lr: LmdbImages) -> list[LmdbKey]:
     """The LR image of each HR key (same key, as BasicSR pairs its lq/gt LMDBs)."""
     missing = [k for k in hr.keys if k not in lr.meta]
     if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise SrcoreError(f"data.train.lr {lr.path} lacks {len(missing)} key(s) of data.train.hr {hr.path}: {shown} "
+        from srcore.outputs import _listing
+
+        raise SrcoreError(f"data.train.lr {lr.path} lacks {len(missing)} key(s) of data.train.hr {hr.path}: "
+                          f"{_listing(missing)} "
                           "(pairs are made by equal keys; `data prepare --subimages --lr-dir` writes both)")
     return [LmdbKey(lr, k) for k in hr.keys]
 

@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 
 from srcore.errors import SrcoreError
-
-SHOWN = 3
+from srcore.outputs import _listing  # 'a, b, c and 4 more', as every refusal lists paths
 
 
 @dataclass(frozen=True)
@@ -123,10 +122,6 @@ def _header(path: Path) -> tuple[tuple[int, int], str]:
             return (im.size[1], im.size[0]), im.mode
     except OSError as exc:
         raise SrcoreError(f"cannot read image {path}: {exc}") from None
-
-
-def _listing(items: Sequence[str]) -> str:
-    return ", ".join(items[:SHOWN]) + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
 WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
