@@ -177,17 +177,13 @@ def plan_subimages(
 # -- pixels -------------------------------------------------------------------------------------------
 
 def read_rgb8(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB: gray replicated, alpha dropped (srcore's reading rules)."""
-    from srcore.data.io import read_array
+    """(H, W, 3) uint8 RGB: gray replicated, alpha dropped (srcore's reading rules, ``io.rgb_array``)."""
+    from srcore.data.io import read_array, rgb_array
 
     arr = read_array(path)
     if arr.dtype != np.uint8:
         raise SrcoreError(f"{path} is {arr.dtype}, not 8-bit")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.shape[2] in (1, 2):
-        return np.ascontiguousarray(np.repeat(arr[:, :, :1], 3, axis=2))
-    return np.ascontiguousarray(arr[:, :, 2::-1])
+    return np.ascontiguousarray(rgb_array(arr, path).transpose(1, 2, 0))
 
 
 def matlab_lr(hr: np.ndarray, scale: int) -> np.ndarray:
