@@ -176,52 +176,55 @@ def max_diff(x: list[tuple[float, float]], y: list[tuple[float, float]]) -> tupl
 # -- where the time goes -----------------------------------------------------------------------
 
 def phases_reference(files: list[Path], scale: int, bsr: tuple) -> dict[str, float]:
-    """Sequential time per phase of the reference (float64 imresize)."""
+    """CPU time per phase of the reference (float64 imresize), sequential."""
     matlab, ps, color = bsr
     resize = float64_imresize(matlab)
     t = dict.fromkeys(["decode", "resize", "colour", "psnr", "ssim"], 0.0)
     for path in files:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         hr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         h, w = hr.shape[:2]
         hr = hr[: h - h % scale, : w - w % scale]
-        t1 = time.perf_counter()
+        t1 = time.thread_time()
         sr = to_u8(resize(to_u8(resize(hr / 255.0, 1 / scale)) / 255.0, scale))
-        t2 = time.perf_counter()
+        t2 = time.thread_time()
         a, b = color.bgr2ycbcr(sr, y_only=True), color.bgr2ycbcr(hr, y_only=True)
-        t3 = time.perf_counter()
+        t3 = time.thread_time()
         ps.calculate_psnr(a, b, scale)
-        t4 = time.perf_counter()
+        t4 = time.thread_time()
         ps.calculate_ssim(a, b, scale)
-        t5 = time.perf_counter()
+        t5 = time.thread_time()
         for k, d in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             t[k] += d
     return t
 
 
 def phases_srcore(files: list[Path], scale: int) -> dict[str, float]:
-    """Sequential time per phase of srcore's functions (what one eval worker does per image)."""
-    from srcore.data.color import quantize
-    from srcore.data.datasets import mod_crop
-    from srcore.data.io import read_image
+    """CPU time per phase of what one of srcore eval's workers does per image (the steps
+    of ``EvalSet.__getitem__``, ``_bicubic_pair``, ``_batch`` and the metrics, one by one)."""
+    from srcore.data.color import quantize_uint8
+    from srcore.data.degrade import BicubicMatlab
+    from srcore.data.io import array_to_uint8, read_array
     from srcore.data.resize import imresize
+    from srcore.data.transforms import mod_crop
     from srcore.metrics.fullref import PSNR, SSIM
 
-    p, s = PSNR(scale, True), SSIM(scale, True)
+    p, s, down = PSNR(scale, True), SSIM(scale, True), BicubicMatlab(scale)
     t = dict.fromkeys(["decode", "resize", "colour", "psnr", "ssim"], 0.0)
     for path in files:
-        t0 = time.perf_counter()
-        hr = mod_crop(read_image(path), scale).unsqueeze(0).double()
-        t1 = time.perf_counter()
-        lr = quantize(imresize(hr, 1 / scale))
-        sr = quantize(imresize(lr, scale, size=tuple(hr.shape[-2:])))
-        t2 = time.perf_counter()
-        a, b = p.prep(sr), p.prep(hr)
-        t3 = time.perf_counter()
+        t0 = time.thread_time()
+        hr8 = mod_crop(array_to_uint8(read_array(path), path), scale)
+        hr8.float().div_(255.0)  # EvalSet's float32 "hr"
+        t1 = time.thread_time()
+        lr = down(hr8.unsqueeze(0).double().div_(255.0))  # exact k / 255 in, 8-bit levels out
+        sr = quantize_uint8(imresize(lr, scale, size=tuple(hr8.shape[-2:])).clamp_(0, 1))
+        t2 = time.thread_time()
+        a, b = p.prep(sr), p.prep(hr8.unsqueeze(0))
+        t3 = time.thread_time()
         p.from_measured(a, b)
-        t4 = time.perf_counter()
+        t4 = time.thread_time()
         s.from_measured(a, b)
-        t5 = time.perf_counter()
+        t5 = time.thread_time()
         for k, d in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             t[k] += d
     return t
@@ -230,7 +233,7 @@ def phases_srcore(files: list[Path], scale: int) -> dict[str, float]:
 def print_phases(name: str, t: dict[str, float]) -> None:
     total = sum(t.values())
     parts = ", ".join(f"{k} {v:.2f} s ({100 * v / total:.0f}%)" for k, v in t.items())
-    print(f"  {name:9} {total:6.2f} s: {parts}")
+    print(f"  {name:9} {total:6.2f} s CPU: {parts}")
 
 
 def profile_srcore(spec: str, root: Path, scale: int) -> None:
@@ -253,7 +256,7 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--blocks", type=int, default=2, help="ABBA blocks per set")
     ap.add_argument("--workers", type=int, default=None, help="srcore eval --workers (default: its own)")
-    ap.add_argument("--phases", action="store_true", help="Also time each phase, sequentially, on one thread.")
+    ap.add_argument("--phases", action="store_true", help="Also time each phase (CPU time), sequentially, 1 thread.")
     ap.add_argument("--profile", action="store_true", help="cProfile one srcore run (top 12 by own time).")
     args = ap.parse_args()
     root = Path(args.data_root) if args.data_root else default_data_root()
