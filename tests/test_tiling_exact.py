@@ -106,7 +106,7 @@ def test_global_statistics_models_are_not_tile_exact_and_reach_the_whole_image(m
     far[..., 0, 0] += 0.5
     with torch.no_grad():  # channel attention: a corner pixel moves the centre of the output
         assert not torch.equal(module(x)[..., 64, 64], module(far)[..., 64, 64])
-    for cid in ("srrescgan:srrescgan", "srcnn:glean", "gflmser:gflmser", "gflmser:lmser"):
+    for cid in ("srcnn:glean", "gflmser:gflmser", "gflmser:lmser"):
         assert not manager.registries.models.get(cid).info.tile_exact, cid
 
 
@@ -193,7 +193,7 @@ class GlobalNorm(torch.nn.Module):
         return self.finish(self.body(x))
 
     def tile_split(self, x: torch.Tensor) -> TileSplit:
-        return TileSplit(self.body, self.finish)
+        return TileSplit(lambda xt, _origin: self.body(xt), self.finish)
 
 
 def test_model_with_global_statistics_tiles_exactly_through_tile_split():
@@ -204,3 +204,18 @@ def test_model_with_global_statistics_tiles_exactly_through_tile_split():
     assert torch.equal(super_resolve(up, lr, tile=204), full)
     module.tile_split = None  # the same network without its split: per-tile norms
     assert not torch.equal(super_resolve(up, lr, tile=204), full)
+
+
+def test_memory_target_tiles_only_where_tiles_are_cheap(manager):
+    module, info, scale = build(manager, "core:tiny", {"scale": 2, "channels": 8})
+    lr = photo(300, 400)
+    full = super_resolve(upscaler(module, info, scale), lr)
+    wide = info.model_copy(update={"receptive_field": 100})  # still exact, but 100 px of context a side
+    for declared, limit, tiled in ((info, "memory_target", True), (wide, "memory_target", False),
+                                   (wide, "max_memory", True)):
+        shapes = []
+        up = upscaler(module, declared, scale)
+        up.forward = lambda x, c, seen=shapes: (seen.append(tuple(x.shape[-2:])), module(x))[1]
+        assert torch.equal(super_resolve(up, lr, **{limit: 2**20}), full)
+        forwards = [s for s in shapes if s != (32, 32)]  # without the memory probe
+        assert (len(forwards) > 1) is tiled, (declared.receptive_field, limit)

@@ -12,7 +12,8 @@
   for bit. Other models get feathered (linear-ramp) blending and a warning, since their global
   statistics (channel attention, image-wide norms) differ per tile;
 * memory budget (``max_memory``): a tile-exact model whose estimated activations exceed it is
-  tiled automatically;
+  tiled automatically; above ``memory_target`` too, when its tiles cost little extra work (a
+  small receptive field: SRResCGAN, FSRCNN, not a 23-block RRDB);
 * x8 self-ensemble: the 8 dihedral transforms averaged in float, clamped once at the end;
 * condition maps (FxSR's ``t``): a scalar or a per-pixel map at LR size, tiled with the input.
 
@@ -23,6 +24,7 @@ other models are never tiled behind the user's back (the error says to pass ``ti
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -50,12 +52,16 @@ class Upscaler:
 
 class TileSplit(NamedTuple):
     """What a model with image-wide statistics returns from ``module.tile_split(x)`` (x: the whole
-    padded input, on the device) to be tiled exactly: ``local`` maps an input tile to its output
-    tile (tile-exact within ``receptive_field``); ``finish`` maps the assembled local output of the
-    whole image to the model's output (where the global statistics are applied)."""
+    padded input, on the device) to be tiled exactly: ``local(tile, (top, left))`` maps an input
+    tile (its origin in ``x``: a model may slice what it computed once on the whole image) to its
+    output tile, tile-exact within ``receptive_field``; ``finish`` maps the assembled local output
+    of the whole image to the model's output (where the global statistics are applied);
+    ``receptive_field``: that of ``local`` for this instance (depth, scale), when it is smaller
+    than the model's declared one (which covers every configuration)."""
 
-    local: Callable[[torch.Tensor], torch.Tensor]
+    local: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
     finish: Callable[[torch.Tensor], torch.Tensor]
+    receptive_field: int | None = None
 
 
 class TilingWarning(UserWarning):
@@ -140,6 +146,7 @@ class _Job:
     progress: Progress | None
     done: int = 0
     total: int = 0
+    memory_target: int | None = None
 
     def tick(self, extra: int = 0) -> None:
         """One forward done; ``extra`` more forwards than planned (tiles of this pass)."""
@@ -160,11 +167,14 @@ def super_resolve(
     device: torch.device | str | None = None,
     max_memory: int | None = None,
     progress: Progress | None = None,
+    memory_target: int | None = None,
 ) -> torch.Tensor:
     """RGB [0,1] LR image(s) ``(3,h,w)`` or ``(N,3,h,w)`` -> RGB SR ``(N,3,sh,sw)`` clamped to [0,1].
 
     ``max_memory`` (bytes of activations on the device) tiles a tile-exact model whose estimated
-    untiled forward would exceed it; the result is the same bit for bit.
+    untiled forward would exceed it; the result is the same bit for bit. ``memory_target`` tiles
+    above it only where the tiles' context adds at most ``CHEAP_TILING`` work (a soft limit:
+    lower peak memory at about the same speed).
     """
     from srcore.data.color import rgb_to_ycbcr, ycbcr_to_rgb
     from srcore.data.resize import imresize
@@ -184,7 +194,8 @@ def super_resolve(
         x, net_scale = imresize(x, scale=s), 1
         if c is not None:
             c = F.interpolate(c, size=x.shape[-2:], mode="nearest")
-    job = _Job(up, net_scale, tile, overlap, max_memory, dev, progress, total=8 if self_ensemble else 1)
+    job = _Job(up, net_scale, tile, overlap, max_memory, dev, progress, total=8 if self_ensemble else 1,
+               memory_target=memory_target)
     out = _ensemble(job, x, c, self_ensemble)
     if chroma is not None:
         cbcr = imresize(chroma, size=out.shape[-2:])
@@ -222,7 +233,8 @@ def _run(job: _Job, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     exact = exact_margin(info) is not None
     if job.tile is not None or info.fixed_size is not None:
         return _run_tiles(job, x, c, job.tile or info.fixed_size)  # type: ignore[arg-type]
-    budget_tile = _budget_tile(job, x, c) if exact and job.max_memory is not None else None
+    budgeted = job.max_memory is not None or job.memory_target is not None
+    budget_tile = _budget_tile(job, x, c) if exact and budgeted else None
     if budget_tile is not None:
         return _run_tiles(job, x, c, budget_tile)
     try:
@@ -268,12 +280,20 @@ MIN_EXACT_TILE = 160
 """Smallest automatic tile core: 160 x 160 > NATIVE_CONV_NUMEL even for a 1-channel input."""
 ACTIVATIONS_ALIVE = 6
 """Peak memory of a forward in units of its largest layer output (measured on SRResCGAN: 4.3 GB / 0.71 GB)."""
+CHEAP_TILING = 1.25
+"""``memory_target`` tiles only if the tiles' inputs (cores + context) are at most this x the image."""
+PROBE = 32
+"""Side of the memory probe's input: conv activations per pixel do not depend on the size."""
+_PER_PIXEL: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
 
 
 def activation_bytes(up: Upscaler, x: torch.Tensor, c: torch.Tensor | None, dev: torch.device) -> float:
-    """Bytes per input pixel of the largest layer output, from a small probe forward with hooks."""
+    """Bytes per input pixel of the largest layer output, from a small probe forward with hooks
+    (once per module: a folder of images or the 8 ensemble passes probe once)."""
+    if up.module is not None and up.module in _PER_PIXEL:
+        return _PER_PIXEL[up.module]
     info = up.info
-    p = _ceil_to(max(64, info.min_size), info.size_multiple)
+    p = _ceil_to(max(PROBE, info.min_size), info.size_multiple)
     xs, cs = x[:1, :, :p, :p], None if c is None else c[:1, :, :p, :p]
     ph, pw = _pad_amounts(*xs.shape[-2:], info)
     xs, cs = _pad(xs, ph, pw), None if cs is None else _pad(cs, ph, pw)
@@ -290,18 +310,35 @@ def activation_bytes(up: Upscaler, x: torch.Tensor, c: torch.Tensor | None, dev:
         for hd in handles:
             hd.remove()
     largest[0] = max(largest[0], y.numel() * y.element_size())
-    return largest[0] / (xs.shape[-2] * xs.shape[-1])
+    per_px = largest[0] / (xs.shape[-2] * xs.shape[-1])
+    if up.module is not None and xs.shape[-2:] == (p, p):  # a smaller image is no probe of others
+        _PER_PIXEL[up.module] = per_px
+    return per_px
 
 
 def _budget_tile(job: _Job, x: torch.Tensor, c: torch.Tensor | None) -> int | None:
-    """The tile side that keeps the estimated activations under ``max_memory``; None if untiled fits."""
-    assert job.max_memory is not None
-    h, w = x.shape[-2:]
-    per_px = ACTIVATIONS_ALIVE * activation_bytes(job.up, x, c, job.dev) * x.shape[0]
-    if per_px * h * w <= job.max_memory:
+    """The tile side that keeps the estimated activations under ``max_memory`` (or, where tiles
+    are cheap, ``memory_target``); None if untiled fits. An image no larger than the memory
+    probe is not probed (the probe would cost as much as its forward)."""
+    info, (h, w) = job.up.info, x.shape[-2:]
+    if h * w <= PROBE * PROBE:
         return None
-    side = int((job.max_memory / per_px) ** 0.5)
-    return max(side, min_exact_tile(h, w, job.up.info))
+    per_px = ACTIVATIONS_ALIVE * activation_bytes(job.up, x, c, job.dev) * x.shape[0]
+    floor = min_exact_tile(h, w, info)
+    if job.max_memory is not None and per_px * h * w > job.max_memory:
+        return max(int((job.max_memory / per_px) ** 0.5), floor)
+    if job.memory_target is not None and per_px * h * w > job.memory_target:
+        side = max(int((job.memory_target / per_px) ** 0.5), floor)
+        return side if tiling_work(h, w, side, info) <= CHEAP_TILING else None
+    return None
+
+
+def tiling_work(h: int, w: int, tile: int, info: ModelInfo) -> float:
+    """Pixels the exact tiles of side ``tile`` feed the network, over the image's pixels."""
+    margin, (ph, pw) = exact_margin(info) or 0, _pad_amounts(h, w, info)
+    rows = exact_spans(h + ph, tile, margin, info.size_multiple, info.min_size)
+    cols = exact_spans(w + pw, tile, margin, info.size_multiple, info.min_size)
+    return sum(i1 - i0 for i0, i1, _, _ in rows) * sum(j1 - j0 for j0, j1, _, _ in cols) / ((h + ph) * (w + pw))
 
 
 def min_exact_tile(h: int, w: int, info: ModelInfo) -> int:
@@ -426,15 +463,16 @@ def run_exact_tiles(fwd: Forward, x: torch.Tensor, c: torch.Tensor | None, s: in
     ph, pw = _pad_amounts(h, w, info)
     xp, cp = _pad(x, ph, pw), None if c is None else _pad(c, ph, pw)
     parts = None if split is None else split(xp.to(dev))
-    if parts is not None:
-        fwd = lambda xt, ct: parts.local(xt)  # noqa: E731
+    if parts is not None and parts.receptive_field is not None:
+        margin = _ceil_to(parts.receptive_field, info.size_multiple)
     m, lo = info.size_multiple, info.min_size
     rows = exact_spans(h + ph, tile, margin, m, lo)
     cols = exact_spans(w + pw, tile, margin, m, lo)
     out = None
     for k, ((i0, i1, c0, c1), (j0, j1, d0, d1)) in enumerate((r, q) for r in rows for q in cols):
+        xt = xp[..., i0:i1, j0:j1].to(dev)
         ct = None if cp is None else cp[..., i0:i1, j0:j1].to(dev)
-        y = fwd(xp[..., i0:i1, j0:j1].to(dev), ct)
+        y = fwd(xt, ct) if parts is None else parts.local(xt, (i0, j0))
         if out is None:
             out = torch.empty(n, y.shape[1], (h + ph) * s, (w + pw) * s)
         core = y[..., (c0 - i0) * s : (c1 - i0) * s, (d0 - j0) * s : (d1 - j0) * s]

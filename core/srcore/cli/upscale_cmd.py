@@ -49,7 +49,10 @@ def parse_sweep(text: str) -> list[float]:
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 MEMORY_FRACTION = 0.25
-"""Default --max-memory: this share of the RAM (CPU) or VRAM (CUDA) free at start."""
+"""--max-memory auto's hard limit: this share of the RAM (CPU) or VRAM (CUDA) free at start."""
+MEMORY_TARGET = 2**30
+"""--max-memory auto's soft limit (estimated activations): above it a model whose tiles add at most
+25% work is tiled as well. SRResCGAN on a 510x339 photo: 4.7 -> 1.45 GB peak RSS, same time."""
 
 
 def parse_memory(text: str) -> int | None:
@@ -162,7 +165,9 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
               "min(32, tile/4); at most tile/2 is used). Tile-exact models use their receptive field.")
 @click.option("--max-memory", default="auto", show_default=True, metavar="SIZE",
               help="Activation memory budget (1.5G, 800M, off). Above it, tile-exact models are tiled with an "
-              f"output identical to untiled. auto = {MEMORY_FRACTION:.0%} of the free RAM / VRAM.")
+              f"output identical to untiled. auto: above {MEMORY_FRACTION:.0%} of the free RAM / VRAM, and "
+              f"above {MEMORY_TARGET // 2**20} MiB (estimated) for models whose tiles cost at most 25% more "
+              "work (small receptive field: SRResCGAN, FSRCNN; not a 23-block RRDB).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (they are off anyway when stderr is not a TTY).")
 @click.option("--self-ensemble", is_flag=True, help="Average the 8 flips/rotations (x8 slower).")
 @click.option("--cond", type=float, help="Scalar condition value for conditional models.")
@@ -241,8 +246,9 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
         from srcore.dmap import load_discriminator, save_discriminator_map
 
         disc = load_discriminator(checkpoint, manager=get_manager(plugins)).to(dev)
+    target = None
     if budget is None:
-        budget = int(free_memory(dev) * MEMORY_FRACTION)
+        budget, target = int(free_memory(dev) * MEMORY_FRACTION), MEMORY_TARGET
     make_output_dir(out)
     with show_warnings(), Progress(len(files), disable=no_progress) as bar:
         for f in files:
@@ -250,7 +256,8 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
             results = []
             for c in conditions:
                 sr = super_resolve(loaded, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
-                                   device=dev, max_memory=budget or None, progress=bar.forwards)[0]
+                                   device=dev, max_memory=budget or None, progress=bar.forwards,
+                                   memory_target=target)[0]
                 tag = sweep_tag(c, sweep is not None)
                 write_image(out / output_name(f.stem, suffix, tag), sr)
                 if disc is not None:

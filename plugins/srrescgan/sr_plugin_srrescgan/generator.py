@@ -85,8 +85,11 @@ def l2_ball_projection(r: torch.Tensor, sigma: torch.Tensor, alpha: torch.Tensor
     N = C*H*W; ``sigma`` has one value per image (0..255 units). Radius and scaling as the
     original L2Proj: r * eps / max(||r||, eps).
     """
-    n = r.shape[1] * r.shape[2] * r.shape[3]
-    eps = (torch.exp(alpha) * sigma * math.sqrt(n - 1)).reshape(-1, 1, 1, 1)
+    if torch.onnx.is_in_onnx_export():  # N from the graph's shape, not the export example's
+        root = (torch._shape_as_tensor(r)[1:].prod().to(r.dtype) - 1).sqrt()
+    else:
+        root = math.sqrt(r.shape[1] * r.shape[2] * r.shape[3] - 1)
+    eps = (torch.exp(alpha) * sigma * root).reshape(-1, 1, 1, 1)
     norm = r.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
     return r * (eps / torch.maximum(norm, eps))
 
@@ -98,22 +101,34 @@ class WaveletNoiseEstimator(nn.Module):
     each channel is filtered vertically then horizontally with the high-pass filter, stride 2,
     reflect padding of 7; sigma_c = median(|HH_c|) / 0.6745 (lower median, ``torch.median``);
     the result is the mean over channels in [0, 1] units, one value per image, detached.
+
+    ONNX-exportable with the same values: the filter is a fixed-shape buffer, one per channel (an
+    ``expand`` to the traced channel count is a kernel of unknown shape to the exporter), the
+    /255 test is a ``where`` (a Python ``if`` would be frozen by tracing), and under export the
+    median (no ONNX op) is the sorted middle element, which is the same element.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, channels: int = 3) -> None:
         super().__init__()
-        self.register_buffer("filt", torch.tensor(DB7_DECOMP_HIGH).reshape(1, 1, -1, 1), persistent=False)
+        filt = torch.tensor(DB7_DECOMP_HIGH).reshape(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", filt, persistent=False)
+
+    @staticmethod
+    def lower_median(v: torch.Tensor) -> torch.Tensor:
+        """``v.median(dim=-1).values``; by sort + index when exporting (both pick the (n-1)//2-th smallest)."""
+        if torch.onnx.is_in_onnx_export():
+            return v.sort(dim=-1).values.select(-1, (v.shape[-1] - 1) // 2)
+        return v.median(dim=-1).values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach()
-        if x.max() > 1:
-            x = x / 255
-        c, half = x.shape[1], self.filt.shape[2] // 2
-        w = self.filt.to(x.dtype).expand(c, 1, -1, 1)
+        x = x / torch.where(x.max() > 1, 255.0, 1.0)  # x / 1 is x exactly
+        c, half = self.filt.shape[0], self.filt.shape[2] // 2  # x has ``channels`` channels
+        w = self.filt.to(x.dtype)
         d = F.conv2d(F.pad(x, (0, 0, half, half), mode="reflect"), w, stride=(2, 1), groups=c)
         d = F.pad(d, (half, half, 0, 0), mode="reflect")
         d = F.conv2d(d.transpose(2, 3), w, stride=(2, 1), groups=c)
-        mad = d.flatten(2).abs().median(dim=2).values / 0.6745  # (N, C)
+        mad = self.lower_median(d.flatten(2).abs()) / 0.6745  # (N, C)
         return mad.mean(dim=1)
 
 

@@ -25,9 +25,9 @@ from srcore.registry import CheckpointMatch, RecipeRegistrar, Registrar
 
 
 def _build_srrescgan(cfg: SRResCGANConfig) -> Any:
-    from sr_plugin_srrescgan.generator import SRResCGAN
+    from sr_plugin_srrescgan.tiling import TileableSRResCGAN
 
-    return SRResCGAN(cfg.scale, cfg.depth, cfg.channels, cfg.clip)
+    return TileableSRResCGAN(cfg.scale, cfg.depth, cfg.channels, cfg.clip)
 
 
 def _build_dsgan_g(cfg: DSGANGeneratorConfig) -> Any:
@@ -48,7 +48,10 @@ def srcore_register_models(register: Registrar) -> None:
         min_size=4,
         internal_range=(0.0, 255.0),
         supports_half=False,  # the L2 norm of a 0..255 residual overflows float16
-        tile_exact=False,  # image-wide noise estimate (median) and L2-ball projection
+        # the image-wide noise estimate and L2-ball projection run once on the whole image
+        # (tiling.TileableSRResCGAN.tile_split), the conv residual per tile: untiled bit for bit
+        tile_exact=True,
+        receptive_field=7,  # depth 5 at x2 (x3: 5, x4: 4; each instance's split gives its own)
     )
     register(
         "dsgan_g",
