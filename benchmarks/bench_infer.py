@@ -1,109 +1,145 @@
-"""SRResCGAN (released x4 weights) on realworld_lr/0815.png: time and peak RSS, untiled vs tiled.
+"""Inference backends on the CPU: PyTorch eager, torch.compile (inductor) and ONNX Runtime.
 
-SRResCGAN is not tile-exact as shipped: its noise estimate (a median) and its L2-ball projection
-span the whole image. ``PROTOTYPE`` is the ``tile_split`` method this benchmark proposes for
-``sr_plugin_srrescgan.generator.SRResCGAN`` (owned by the plugin, so attached here at run time):
-the conv part (ResCNet's encoder, blocks, decoder) runs per tile, the statistics on the whole
-image. With it the model can be declared ``tile_exact=True, receptive_field=6`` and tiled under
-``--max-memory`` with the untiled output bit for bit. Each configuration runs in its own process
-(peak RSS of that child from ``os.wait4``), in ABBA order.
+For FSRCNN (released x4 weights if present), RRDBNet nb=6 (random weights) and SRResCGAN
+(released x4 weights if present) on a 512x512 photograph (scikit-image's astronaut), the bare
+network (Y channel for FSRCNN) is timed per backend in the same process, in ABBA order
+(eager, compile, ort, ort, compile, eager per block) after one untimed warm-up run of compile
+and ort (compilation, ONNX Runtime's session and arena; eager's first timed run is its own
+warm-up: a forward of 100+ s on this machine dwarfs oneDNN's set-up). Reported: the median
+seconds, the throughput ratio backend/eager from those medians, and max |backend - eager| on
+the [0, 1] output (must stay <= 1/255). ONNX graphs come from ``srcore.export.export_onnx``.
 
-    .venv/bin/python benchmarks/bench_infer.py [--max-memory 768M] [--blocks 1] [--data ../shared/data]
+    .venv/bin/python benchmarks/bench_infer.py [--models fsrcnn,rrdb6,srrescgan] [--size 512] [--blocks 1]
+        [--backends compile,ort] [--threads N]
+
+``--threads`` sets both PyTorch's and ONNX Runtime's intra-op threads (default: PyTorch's
+default, and ONNX Runtime's own); on a machine shared by many processes one thread each avoids
+the spin-waits of oversubscribed thread pools.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import gc
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from bench_tiling import bitwise_equal, parse_size
+import torch
 
-PROTOTYPE = r"""
-import types
-from torch.nn import functional as F
-from srcore.infer import TileSplit
-from sr_plugin_srrescgan.generator import l2_ball_projection
-
-
-def tile_split(self, x):
-    up = F.interpolate(x * 255.0, scale_factor=self.scale, mode="bilinear", align_corners=False)
-    sigma = self.noise_estimator(up) * 255.0
-
-    def local(xt):
-        ut = F.interpolate(xt * 255.0, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        m = self.model
-        return m.conv_out(m.layer1(m.conv1(F.pad(ut, (2, 2, 2, 2), mode="reflect"))))
-
-    def finish(r):
-        out = up - l2_ball_projection(r, sigma, self.alpha)
-        return (F.hardtanh(out, 0.0, 255.0) if self.clip else out) / 255.0
-
-    return TileSplit(local, finish)
-"""
-
-CHILD = r"""
-import json, sys, time, types, torch
-from srcore.data.io import read_image
-from srcore.engine.checkpoint import load_checkpoint
-from srcore.infer import super_resolve
-weights, image, budget, save, proto = sys.argv[1], sys.argv[2], int(sys.argv[3]) or None, sys.argv[4], sys.argv[5]
-loaded = load_checkpoint(weights)
-if budget:
-    exec(proto)
-    loaded.module.tile_split = types.MethodType(tile_split, loaded.module)
-    loaded.info = loaded.info.model_copy(update={"tile_exact": True, "receptive_field": 6})
-lr = read_image(image)
-t0 = time.perf_counter()
-out = super_resolve(loaded, lr, max_memory=budget)
-dt = time.perf_counter() - t0
-torch.save(out, save)
-print(json.dumps({"seconds": dt}))
-"""
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+MODELS = {  # name: (model id, params, released weights in shared/data/weights)
+    "fsrcnn": ("srcnn:fsrcnn", {"scale": 4}, "fsrcnn_x4_yjn870.pth"),
+    "rrdb6": ("core:rrdbnet", {"scale": 4, "nb": 6}, None),
+    "srrescgan": ("srrescgan:srrescgan", {"scale": 4}, "srrescgan_x4_RaoUmer.pth"),
+}
 
 
-def run(weights: str, image: str, budget: int, save: str) -> dict:
-    """One configuration in a fresh process: its seconds and its own peak RSS (MB)."""
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, weights, image, str(budget), save, PROTOTYPE],
-                                stdout=subprocess.PIPE, stderr=err, text=True)
-        out = proc.stdout.read()  # type: ignore[union-attr]
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = status
-        if status:
-            err.seek(0)
-            raise RuntimeError(f"child failed: {err.read()[-2000:]}")
-    return {**json.loads(out.strip().splitlines()[-1]), "rss_mb": usage.ru_maxrss / 1024}
+def load(name: str, data: Path):
+    from srcore.engine.checkpoint import LoadedModel, load_checkpoint
+    from srcore.plugins import load_plugins
+
+    cid, params, weights = MODELS[name]
+    manager = load_plugins()
+    if weights and (data / "weights" / weights).is_file():
+        return load_checkpoint(data / "weights" / weights, manager=manager), "released"
+    comp = manager.registries.models.get(cid)
+    torch.manual_seed(0)
+    return LoadedModel(comp.build(params).eval(), comp, comp.info, params), "random"
+
+
+def backends(loaded, x: torch.Tensor, onnx_path: Path, only: list[str] | None,
+             threads: int | None) -> dict[str, Callable[[], torch.Tensor]]:
+    """name -> a callable returning the output; those that fail to build print why and are left out."""
+    from srcore.export import export_onnx
+
+    module = loaded.module.cpu().eval()
+    out: dict[str, Callable[[], torch.Tensor]] = {"eager": lambda: module(x)}
+    if only is None or "compile" in only:
+        _add_compiled(out, module, x)
+    if only is not None and "ort" not in only:
+        return out
+    try:
+        import onnxruntime as ort
+
+        export_onnx(loaded, onnx_path)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        feed = {"input": x.numpy()}
+        out["ort"] = lambda: torch.from_numpy(sess.run(["output"], feed)[0])
+    except Exception as exc:
+        print(f"  ONNX Runtime unavailable: {str(exc).splitlines()[0]}")
+    return out
+
+
+def _add_compiled(out: dict[str, Callable[[], torch.Tensor]], module: torch.nn.Module, x: torch.Tensor) -> None:
+    try:
+        compiled = torch.compile(module)
+        out["compile"] = lambda: compiled(x)
+    except Exception as exc:  # a benchmark reports, it does not fail
+        print(f"  torch.compile unavailable: {str(exc).splitlines()[0]}")
+
+
+def bench(name: str, size: int, blocks: int, data: Path, only: list[str] | None, threads: int | None) -> None:
+    from srcore.export import network_input, sample_photo
+
+    loaded, kind = load(name, data)
+    x = network_input(loaded, sample_photo(size))
+    print(f"{name} ({loaded.component.id}, {kind} weights), input {tuple(x.shape)}", flush=True)
+    with tempfile.TemporaryDirectory() as d, torch.no_grad():
+        runs = backends(loaded, x, Path(d) / f"{name}.onnx", only, threads)
+        outputs: dict[str, torch.Tensor] = {}
+        seconds: dict[str, list[float]] = {k: [] for k in runs}
+        for k, fn in runs.items():  # warm-up (compilation, session arena), and the output compared
+            if k == "eager":
+                continue
+            t0 = time.perf_counter()
+            try:
+                outputs[k] = fn().float()
+            except Exception as exc:
+                print(f"  {k} failed: {str(exc).splitlines()[0]}")
+                continue
+            print(f"  warm-up {k}: {time.perf_counter() - t0:.1f} s", flush=True)
+        order = [k for k in runs if k in outputs or k == "eager"]
+        for _ in range(blocks):
+            for k in [*order, *reversed(order)]:
+                t0 = time.perf_counter()
+                y = runs[k]()
+                seconds[k].append(time.perf_counter() - t0)
+                outputs.setdefault(k, y.float())
+                del y
+                print(f"  {k}: {seconds[k][-1]:.2f} s", flush=True)
+        eager = statistics.median(seconds["eager"])
+        print(f"  {'backend':>8} | {'median s':>8} | {'throughput / eager':>18} | {'max |diff| vs eager':>19}")
+        for k in order:
+            med = statistics.median(seconds[k])
+            diff = (outputs[k] - outputs["eager"]).abs().max().item()
+            ok = "ok" if diff <= 1 / 255 else "> 1/255!"
+            print(f"  {k:>8} | {med:>8.2f} | {eager / med:>18.2f} | {diff:>12.2e} {ok}", flush=True)
+    del runs, outputs
+    gc.collect()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
-    ap.add_argument("--max-memory", default="768M")
-    ap.add_argument("--blocks", type=int, default=1)
+    ap.add_argument("--models", default="fsrcnn,rrdb6,srrescgan")
+    ap.add_argument("--size", type=int, default=512, help="LR side of the input.")
+    ap.add_argument("--blocks", type=int, default=1, help="ABBA blocks (each runs every backend twice).")
+    ap.add_argument("--backends", help="Subset of compile,ort to time besides eager (default: all).")
+    ap.add_argument("--threads", type=int, help="Intra-op threads of PyTorch and ONNX Runtime.")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("SRCORE_SHARED_DATA", DATA)))
     args = ap.parse_args()
-    weights = os.path.join(args.data, "weights", "srrescgan_x4_RaoUmer.pth")
-    image = os.path.join(args.data, "realworld_lr", "0815.png")
-    budget = parse_size(args.max_memory)
-    runs: dict[str, list[dict]] = {"u": [], "t": []}
-    with tempfile.TemporaryDirectory() as d:
-        for _ in range(args.blocks):
-            for kind in "uttu":
-                r = run(weights, image, 0 if kind == "u" else budget, f"{d}/{kind}.pt")
-                print(f"  {'untiled' if kind == 'u' else 'tiled'}: {r['seconds']:.1f} s, {r['rss_mb']:.0f} MB",
-                      flush=True)
-                runs[kind].append(r)
-        same = bitwise_equal(f"{d}/u.pt", f"{d}/t.pt")
-    ratios = [t["seconds"] / u["seconds"] for u, t in zip(runs["u"], runs["t"])]
-    for kind, name in (("u", "untiled (today)"), ("t", f"tiled, --max-memory {args.max_memory}")):
-        v = runs[kind]
-        print(f"{name:>28}: median {statistics.median(r['seconds'] for r in v):.1f} s, "
-              f"peak RSS {max(r['rss_mb'] for r in v):.0f} MB")
-    print(f"time ratio tiled/untiled (median of pairs): {statistics.median(ratios):.2f}; bitwise equal: {same}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    only = args.backends.split(",") if args.backends else None
+    for name in args.models.split(","):
+        bench(name, args.size, args.blocks, args.data, only, args.threads)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 Every configuration runs in its own process; its peak resident memory is the child's own
 ``ru_maxrss`` from ``os.wait4`` (the whole process: torch, model, image, activations, output).
-The model is a conv-only 64-channel, 8-conv x2 network declared tile-exact (receptive field 8),
-so ``--max-memory`` tiles it and the output must equal the untiled one bit for bit (checked on
-the saved float tensors). The machine is shared: each size runs as ABBA blocks (untiled, tiled,
-tiled, untiled) and reports medians and the tiled/untiled time ratio of the same run.
+The output must equal the untiled one bit for bit (checked on the saved float tensors). The
+machine is shared: each size runs as ABBA blocks (untiled, tiled, tiled, untiled) and reports
+medians and the tiled/untiled time ratio of the same run.
+
+``--model conv8``: a conv-only 64-channel, 8-conv x2 network declared tile-exact (receptive
+field 8) on the astronaut photograph resized to each size. ``--model srrescgan``: the released
+x4 SRResCGAN (shared/data/weights) through its exact ``tile_split``, on the same photograph and,
+with ``--image``, on a given file (realworld_lr/0815.png). ``--max-memory`` takes what
+``srcore upscale --max-memory`` takes (``auto``: its default limits, computed in the child).
 
     .venv/bin/python benchmarks/bench_tiling.py [--sizes 256,512,1024,2048] [--max-memory 256M] [--blocks 1]
+    .venv/bin/python benchmarks/bench_tiling.py --model srrescgan --sizes 256 --max-memory auto \
+        --image ../shared/data/realworld_lr/0815.png
 """
 
 from __future__ import annotations
@@ -24,22 +31,32 @@ CHILD = r"""
 import json, sys, time, torch
 from torch import nn
 from torch.nn import functional as F
+from srcore.cli.upscale_cmd import memory_limits
 from srcore.infer import Upscaler, super_resolve
 from srcore.registry import ModelInfo
-size, budget, save = int(sys.argv[1]), int(sys.argv[2]) or None, sys.argv[3]
-torch.manual_seed(0)
-layers = [nn.Conv2d(3, 64, 3, padding=1)]
-for _ in range(6):
-    layers += [nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)]
-layers += [nn.ReLU(), nn.Conv2d(64, 12, 3, padding=1), nn.PixelShuffle(2)]
-net = nn.Sequential(*layers).eval()
-info = ModelInfo(scales=(2,), tile_exact=True, receptive_field=8)
-up = Upscaler(lambda x, c: net(x), info, 2, "bench:conv8", net)
-from skimage import data
-img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
-lr = F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+model, image, budget, save, weights = sys.argv[1:6]
+if model == "conv8":
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(3, 64, 3, padding=1)]
+    for _ in range(6):
+        layers += [nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)]
+    layers += [nn.ReLU(), nn.Conv2d(64, 12, 3, padding=1), nn.PixelShuffle(2)]
+    net = nn.Sequential(*layers).eval()
+    up = Upscaler(lambda x, c: net(x), ModelInfo(scales=(2,), tile_exact=True, receptive_field=8), 2, "conv8", net)
+else:
+    from srcore.engine.checkpoint import load_checkpoint
+    up = load_checkpoint(weights)
+if image.isdigit():
+    from skimage import data
+    img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float() / 255
+    size = int(image)
+    lr = F.interpolate(img[None], size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+else:
+    from srcore.data.io import read_image
+    lr = read_image(image)
+limit, target = memory_limits(budget, torch.device("cpu"))
 t0 = time.perf_counter()
-out = super_resolve(up, lr, max_memory=budget)
+out = super_resolve(up, lr, max_memory=limit, memory_target=target)
 dt = time.perf_counter() - t0
 torch.save(out, save)
 print(json.dumps({"seconds": dt}))
@@ -52,17 +69,17 @@ def parse_size(text: str) -> int:
     return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
 
 
-def run(size: int, budget: int, save: str) -> dict:
+def run(model: str, image: str, budget: str, save: str, weights: str = "") -> dict:
     """One configuration in a fresh process: its seconds and its own peak RSS (MB)."""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(size), str(budget), save],
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, model, image, budget, save, weights],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         out = proc.stdout.read()  # type: ignore[union-attr]
         _, status, usage = os.wait4(proc.pid, 0)  # reaps it with its own rusage (Popen.wait would not tell)
         proc.returncode = status
         if status:
             err.seek(0)
-            raise RuntimeError(f"child failed for size {size}: {err.read()[-2000:]}")
+            raise RuntimeError(f"child failed for {model} on {image}: {err.read()[-2000:]}")
     return {**json.loads(out.strip().splitlines()[-1]), "rss_mb": usage.ru_maxrss / 1024}
 
 
@@ -74,25 +91,32 @@ def bitwise_equal(a: str, b: str) -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="256,512,1024,2048", help="LR sides (the output is 2x).")
-    ap.add_argument("--max-memory", default="256M", help="Activation budget of the tiled runs.")
+    ap.add_argument("--model", choices=["conv8", "srrescgan"], default="conv8")
+    ap.add_argument("--sizes", default="256,512,1024,2048", help="LR sides (the output is 2x / 4x).")
+    ap.add_argument("--image", action="append", default=[], help="Also an image file (repeatable).")
+    ap.add_argument("--max-memory", default="256M", help="Budget of the tiled runs, as upscale --max-memory.")
     ap.add_argument("--blocks", type=int, default=1, help="ABBA blocks per size.")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
     args = ap.parse_args()
-    budget = parse_size(args.max_memory)
-    print(f"{'LR side':>7} | {'untiled s':>9} {'peak MB':>8} | {'tiled s':>8} {'peak MB':>8} | "
+    weights = os.path.join(args.data, "weights", "srrescgan_x4_RaoUmer.pth") if args.model == "srrescgan" else ""
+    print(f"{args.model}, tiled runs: --max-memory {args.max_memory}")
+    print(f"{'input':>9} | {'untiled s':>9} {'peak MB':>8} | {'tiled s':>8} {'peak MB':>8} | "
           f"{'time ratio':>10} {'bitwise':>7}")
+    images = [s for s in args.sizes.split(",") if s] + args.image
     with tempfile.TemporaryDirectory() as d:
-        for size in (int(s) for s in args.sizes.split(",")):
+        for image in images:
             a, b = f"{d}/a.pt", f"{d}/b.pt"
             runs: dict[str, list[dict]] = {"u": [], "t": []}
             for _ in range(args.blocks):
                 for kind in "uttu":
-                    runs[kind].append(run(size, 0 if kind == "u" else budget, a if kind == "u" else b))
+                    budget, save = ("off", a) if kind == "u" else (args.max_memory, b)
+                    runs[kind].append(run(args.model, image, budget, save, weights))
             same = bitwise_equal(a, b)
             med = {k: (statistics.median(r["seconds"] for r in v), max(r["rss_mb"] for r in v))
                    for k, v in runs.items()}
             ratios = [t["seconds"] / u["seconds"] for u, t in zip(runs["u"], runs["t"])]
-            print(f"{size:>7} | {med['u'][0]:>9.2f} {med['u'][1]:>8.0f} | {med['t'][0]:>8.2f} {med['t'][1]:>8.0f} | "
+            name = image if image.isdigit() else os.path.basename(image)
+            print(f"{name:>9} | {med['u'][0]:>9.2f} {med['u'][1]:>8.0f} | {med['t'][0]:>8.2f} {med['t'][1]:>8.0f} | "
                   f"{statistics.median(ratios):>10.2f} {same!s:>7}", flush=True)
 
 

@@ -261,3 +261,46 @@ def test_released_weights_upscale_without_naming_the_model(tmp_path):
         assert gain > 1.0  # FSRCNN's published x3 gain over bicubic on Set5 is about 3 dB
     finally:
         P.set_override(previous)
+
+
+def test_onnx_backend_equals_torch_within_one_level(tiny_checkpoint, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="--backend onnx runs ONNX Runtime")
+    from srcore.cli import main
+    from srcore.data.io import read_image, write_image
+    from srcore.engine.checkpoint import load_checkpoint
+    from srcore.export import export_onnx, onnx_upscaler
+
+    path, _ = tiny_checkpoint
+    loaded = load_checkpoint(path)
+    lr = photo(37, 45)
+    ref = super_resolve(loaded, lr, self_ensemble=True)
+    graph = export_onnx(loaded, tmp_path / "t.onnx")
+    got = super_resolve(onnx_upscaler(loaded, graph), lr, self_ensemble=True)  # 8 orientations, other sizes
+    assert got.shape == ref.shape and (got - ref).abs().max() <= 1 / 255
+    write_image(tmp_path / "a.png", lr)
+    outs = {}
+    for name, extra in (("torch", []), ("onnx", ["--backend", "onnx"]), ("file", ["--backend", "onnx",
+                                                                                   "--onnx-file", str(graph)])):
+        res = CliRunner().invoke(main, ["upscale", str(path), str(tmp_path / "a.png"), "-o", str(tmp_path / name),
+                                        "--plugin", "core", *extra])
+        assert res.exit_code == 0, res.output
+        outs[name] = read_image(tmp_path / name / "a.png")
+    assert (outs["onnx"] - outs["torch"]).abs().max() <= 1 / 255 and torch.equal(outs["file"], outs["onnx"])
+    res = CliRunner().invoke(main, ["upscale", str(path), str(tmp_path / "a.png"), "-o", str(tmp_path / "x"),
+                                    "--onnx-file", str(graph)])
+    assert res.exit_code == 2 and "--onnx-file" in res.output
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ort(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    res = CliRunner().invoke(main, ["upscale", str(path), str(tmp_path / "a.png"), "-o", str(tmp_path / "y"),
+                                    "--backend", "onnx"])
+    assert res.exit_code == 2 and res.output.strip().splitlines() == [
+        "error: --backend onnx needs onnxruntime, which is not installed (pip install onnxruntime)"]
+    assert not (tmp_path / "y").exists()  # refused before any work

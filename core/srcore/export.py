@@ -106,3 +106,42 @@ def sample_photo(size: int = 96) -> torch.Tensor:
     h, w = img.shape[-2:]
     top, left = (h - size) // 2, (w - size) // 2
     return img[:, top : top + size, left : left + size].contiguous()
+
+
+def require_onnxruntime(option: str) -> Any:
+    """The onnxruntime module, or one line saying what to install."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise SrcoreError(f"{option} needs onnxruntime, which is not installed (pip install onnxruntime)") from None
+    return onnxruntime
+
+
+def onnx_upscaler(loaded: LoadedModel, path: Path) -> Any:
+    """An ``srcore.infer.Upscaler`` that runs the ONNX graph ``path`` (an ``export_onnx`` of
+    ``loaded``) with onnxruntime on the CPU: ``super_resolve`` keeps its colour, padding and
+    ensemble handling. Its memory is onnxruntime's, which srcore cannot probe: it is tiled
+    only when asked (``tile``); a model whose exact tiling needs a ``tile_split`` (image-wide
+    statistics split from its convs) is then tiled like one that is not tile-exact."""
+    from srcore.infer import Upscaler
+
+    ort = require_onnxruntime("--backend onnx")
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise SrcoreError(f"cannot load ONNX graph {path}: {short_error(exc, 1)}") from None
+    names = {i.name for i in sess.get_inputs()}
+    if "input" not in names or ("cond" in names) != bool(loaded.info.condition):
+        raise SrcoreError(f"ONNX graph {path} has inputs {sorted(names)}; expected what srcore export writes "
+                          f"for {loaded.component.id}")
+
+    def forward(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        feeds = {"input": x.detach().cpu().float().numpy()}
+        if c is not None:
+            feeds["cond"] = c.detach().cpu().float().numpy()
+        return torch.from_numpy(sess.run(["output"], feeds)[0])
+
+    info = loaded.info
+    if hasattr(loaded.module, "tile_split"):
+        info = info.model_copy(update={"tile_exact": False})
+    return Upscaler(forward, info, loaded.scale, f"{loaded.component.id} (onnx)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,15 @@ def parse_memory(text: str) -> int | None:
     if value < 0:
         raise SrcoreError(f"--max-memory {text!r}: must not be negative")
     return int(value * _UNITS[unit])
+
+
+def memory_limits(text: str, dev: Any) -> tuple[int | None, int | None]:
+    """--max-memory as ``super_resolve``'s (max_memory, memory_target): auto = a share of the free
+    memory as the hard limit and MEMORY_TARGET as the soft one; a size = that hard limit; off = none."""
+    budget = parse_memory(text)
+    if budget is None:
+        return int(free_memory(dev) * MEMORY_FRACTION), MEMORY_TARGET
+    return budget or None, None
 
 
 def free_memory(dev: Any) -> int:
@@ -176,6 +187,12 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
 @click.option("--t-map", type=click.Path(exists=True, dir_okay=False), help="Alias of --cond-map.")
 @click.option("--t-sweep", help="One output per value ('0,0.5,1' or '0:1:0.25') plus a side-by-side strip.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="onnx: run the network with ONNX Runtime on the CPU (exported to a temporary file, or "
+              "--onnx-file); 2.4x eager PyTorch for FSRCNN (benchmarks/bench_infer.py). Output within 1/255 of "
+              "torch; no automatic tiling (--tile works).")
+@click.option("--onnx-file", type=click.Path(exists=True, dir_okay=False),
+              help="With --backend onnx: this graph (srcore export --format onnx of the checkpoint), not a new export.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights of a srcore checkpoint, not the EMA.")
 @click.option("--save-d-map", is_flag=True,
               help="Also write the per-pixel discriminator map of each result (<name>_dmap.png; white = looks "
@@ -188,8 +205,8 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
 def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str | None, params: tuple[str, ...],
             tile: int | None, tile_overlap: int | None, max_memory: str, no_progress: bool, self_ensemble: bool,
             cond: float | None, cond_map: str | None, t_value: float | None, t_map: str | None, t_sweep: str | None,
-            device: str, no_ema: bool, save_d_map: bool, suffix: str, overwrite: bool,
-            plugins: tuple[str, ...]) -> None:
+            device: str, backend: str, onnx_file: str | None, no_ema: bool, save_d_map: bool, suffix: str,
+            overwrite: bool, plugins: tuple[str, ...]) -> None:
     """Super-resolve images with a checkpoint (any supported format).
 
     \b
@@ -206,11 +223,21 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
     cond = t_value if t_value is not None else cond
     cond_map = t_map or cond_map
     sweep = parse_sweep(t_sweep) if t_sweep else None
-    budget = parse_memory(max_memory)
+    parse_memory(max_memory)  # a bad value fails before the work
+    if backend == "torch" and onnx_file:
+        raise click.BadParameter("is for --backend onnx", param_hint="'--onnx-file'")
+    if backend == "onnx" and device not in ("auto", "cpu"):
+        raise click.BadParameter(f"{device!r}: --backend onnx runs on the CPU (use --backend torch)",
+                                 param_hint="'--device'")
     files = collect_inputs(inputs)
     out = Path(out_dir)
     protected = [Path(p) for p in (checkpoint, cond_map) if p and Path(p).is_file()]
     check_plan(planned_outputs(files, out, suffix, sweep, save_d_map), inputs, out, overwrite, protected)
+
+    if backend == "onnx":
+        from srcore.export import require_onnxruntime
+
+        require_onnxruntime("--backend onnx")
 
     import torch  # after the checks: a refused run answers at once
 
@@ -239,24 +266,25 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
         conditions = [0.0]
         click.echo(f"note: {loaded.component.id} takes a condition '{loaded.info.condition}'; using 0 "
                    "(set it with --cond/--t, --cond-map/--t-map or --t-sweep)", err=True)
-    dev = device_for(device)
+    dev = device_for("cpu" if backend == "onnx" else device)
     loaded.module.to(dev)
     disc = None
     if save_d_map:
         from srcore.dmap import load_discriminator, save_discriminator_map
 
         disc = load_discriminator(checkpoint, manager=get_manager(plugins)).to(dev)
-    target = None
-    if budget is None:
-        budget, target = int(free_memory(dev) * MEMORY_FRACTION), MEMORY_TARGET
+    budget, target = memory_limits(max_memory, dev)
     make_output_dir(out)
-    with show_warnings(), Progress(len(files), disable=no_progress) as bar:
+    with contextlib.ExitStack() as stack, show_warnings(), Progress(len(files), disable=no_progress) as bar:
+        model: Any = loaded
+        if backend == "onnx":
+            model, budget, target = _onnx_model(loaded, onnx_file, stack), None, None
         for f in files:
             lr = read_image(f)
             results = []
             for c in conditions:
-                sr = super_resolve(loaded, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
-                                   device=dev, max_memory=budget or None, progress=bar.forwards,
+                sr = super_resolve(model, lr, cond=c, tile=tile, self_ensemble=self_ensemble, overlap=tile_overlap,
+                                   device=dev, max_memory=budget, progress=bar.forwards,
                                    memory_target=target)[0]
                 tag = sweep_tag(c, sweep is not None)
                 write_image(out / output_name(f.stem, suffix, tag), sr)
@@ -271,6 +299,16 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
                 write_image(out / output_name(f.stem, suffix, "_sweep"), with_titles(strip, titles, sr.shape[-1] + 4))
             bar.image_done()
     click.echo(f"wrote {len(files) * len(conditions)} image(s) to {out}")
+
+
+def _onnx_model(loaded: Any, onnx_file: str | None, stack: contextlib.ExitStack) -> Any:
+    """The ONNX Runtime upscaler of ``loaded``: the given graph, else an export to a temporary file."""
+    from srcore.export import export_onnx, onnx_upscaler
+
+    if onnx_file:
+        return onnx_upscaler(loaded, Path(onnx_file))
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="srcore-onnx-")))
+    return onnx_upscaler(loaded, export_onnx(loaded, tmp / "model.onnx"))
 
 
 class Progress:
