@@ -34,7 +34,9 @@ from torch.nn import functional as F
 from srcore.cli.upscale_cmd import memory_limits
 from srcore.infer import Upscaler, super_resolve
 from srcore.registry import ModelInfo
-model, image, budget, save, weights = sys.argv[1:6]
+model, image, budget, save, weights, threads = sys.argv[1:7]
+if int(threads):
+    torch.set_num_threads(int(threads))
 if model == "conv8":
     torch.manual_seed(0)
     layers = [nn.Conv2d(3, 64, 3, padding=1)]
@@ -55,11 +57,11 @@ else:
     from srcore.data.io import read_image
     lr = read_image(image)
 limit, target = memory_limits(budget, torch.device("cpu"))
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 out = super_resolve(up, lr, max_memory=limit, memory_target=target)
-dt = time.perf_counter() - t0
+dt, cpu = time.perf_counter() - t0, time.process_time() - c0
 torch.save(out, save)
-print(json.dumps({"seconds": dt}))
+print(json.dumps({"seconds": dt, "cpu": cpu}))
 """
 
 
@@ -69,10 +71,10 @@ def parse_size(text: str) -> int:
     return int(float(t[:-1]) * units[t[-1]]) if t[-1] in units else int(t)
 
 
-def run(model: str, image: str, budget: str, save: str, weights: str = "") -> dict:
-    """One configuration in a fresh process: its seconds and its own peak RSS (MB)."""
+def run(model: str, image: str, budget: str, save: str, weights: str = "", threads: int = 0) -> dict:
+    """One configuration in a fresh process: its seconds (wall, CPU) and its own peak RSS (MB)."""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, model, image, budget, save, weights],
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, model, image, budget, save, weights, str(threads)],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         out = proc.stdout.read()  # type: ignore[union-attr]
         _, status, usage = os.wait4(proc.pid, 0)  # reaps it with its own rusage (Popen.wait would not tell)
@@ -96,12 +98,13 @@ def main() -> None:
     ap.add_argument("--image", action="append", default=[], help="Also an image file (repeatable).")
     ap.add_argument("--max-memory", default="256M", help="Budget of the tiled runs, as upscale --max-memory.")
     ap.add_argument("--blocks", type=int, default=1, help="ABBA blocks per size.")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads of the children (0: default).")
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
     args = ap.parse_args()
     weights = os.path.join(args.data, "weights", "srrescgan_x4_RaoUmer.pth") if args.model == "srrescgan" else ""
     print(f"{args.model}, tiled runs: --max-memory {args.max_memory}")
-    print(f"{'input':>9} | {'untiled s':>9} {'peak MB':>8} | {'tiled s':>8} {'peak MB':>8} | "
-          f"{'time ratio':>10} {'bitwise':>7}")
+    print(f"{'input':>9} | {'untiled s':>9} {'cpu s':>7} {'peak MB':>8} | {'tiled s':>8} {'cpu s':>7} {'peak MB':>8} | "
+          f"{'wall ratio':>10} {'cpu ratio':>9} {'bitwise':>7}")
     images = [s for s in args.sizes.split(",") if s] + args.image
     with tempfile.TemporaryDirectory() as d:
         for image in images:
@@ -110,14 +113,16 @@ def main() -> None:
             for _ in range(args.blocks):
                 for kind in "uttu":
                     budget, save = ("off", a) if kind == "u" else (args.max_memory, b)
-                    runs[kind].append(run(args.model, image, budget, save, weights))
+                    runs[kind].append(run(args.model, image, budget, save, weights, args.threads))
             same = bitwise_equal(a, b)
-            med = {k: (statistics.median(r["seconds"] for r in v), max(r["rss_mb"] for r in v))
-                   for k, v in runs.items()}
-            ratios = [t["seconds"] / u["seconds"] for u, t in zip(runs["u"], runs["t"])]
+            med = {k: (statistics.median(r["seconds"] for r in v), statistics.median(r["cpu"] for r in v),
+                       max(r["rss_mb"] for r in v)) for k, v in runs.items()}
+            ratio = {key: statistics.median(t[key] / u[key] for u, t in zip(runs["u"], runs["t"]))
+                     for key in ("seconds", "cpu")}
             name = image if image.isdigit() else os.path.basename(image)
-            print(f"{name:>9} | {med['u'][0]:>9.2f} {med['u'][1]:>8.0f} | {med['t'][0]:>8.2f} {med['t'][1]:>8.0f} | "
-                  f"{statistics.median(ratios):>10.2f} {same!s:>7}", flush=True)
+            (uw, uc, um), (tw, tc, tm) = med["u"], med["t"]
+            print(f"{name:>9} | {uw:>9.1f} {uc:>7.1f} {um:>8.0f} | {tw:>8.1f} {tc:>7.1f} {tm:>8.0f} | "
+                  f"{ratio['seconds']:>10.2f} {ratio['cpu']:>9.2f} {same!s:>7}", flush=True)
 
 
 if __name__ == "__main__":

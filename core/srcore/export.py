@@ -59,6 +59,7 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int = 17) -> Path:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript exporter: needs no onnxscript
+                warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # its internal notes
                 torch.onnx.export(module, inputs, str(tmp), input_names=names, output_names=["output"],
                                   dynamic_axes=dynamic, opset_version=opset, dynamo=False)
         except Exception as exc:
