@@ -140,3 +140,21 @@ def test_nan_sr_has_no_level_and_shows_in_the_metrics(srcore_manager):
     specs = ev.build_metrics(["psnr"], srcore_manager.registries, crop_border=0, y_channel=True, y_convention="matlab")
     res = ev.evaluate([("a", sr, hr), ("b", hr.double() / 255, hr)], specs, model="m", set_name="s", scale=1, workers=1)
     assert np.isnan(res.images[0]["psnr"]) and res.images[1]["psnr"] == float("inf")
+
+
+def test_tight_and_loose_resize_blocks_agree():
+    """One intra-op thread takes tight band blocks, several take ~128-input ones: same values."""
+    from srcore.data.resize import band_matrices, imresize
+
+    assert len(band_matrices(300, 75, 0.25, True, True)) > len(band_matrices(300, 75, 0.25, True, False))
+    x = torch.rand(2, 3, 300, 200, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    before = torch.get_num_threads()
+    try:
+        out = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out[threads] = (imresize(x, 0.25), imresize(x[..., :60, :50], 4))
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(out[1], out[2]):
+        assert (a - b).abs().max() < 1e-13

@@ -58,21 +58,27 @@ def contributions(
 
 @lru_cache(maxsize=64)
 def band_matrices(
-    in_length: int, out_length: int, scale: float, antialiasing: bool = True
+    in_length: int, out_length: int, scale: float, antialiasing: bool = True, tight: bool = True
 ) -> tuple[tuple[int, int, int, torch.Tensor], ...]:
     """The resize of one dimension as dense blocks of its sparse (out, in) weight matrix.
 
     Each block is ``(out_start, in_start, in_stop, weights (rows, in_stop - in_start))`` in
     float64: a block of consecutive outputs reads a contiguous input span, so the whole
     dimension is small BLAS products instead of one gather per tap (about 20x faster on a
-    1024x1024 image, equal to 1e-15). Mirrored indices are folded into the span. A block's rows
-    advance the span by about twice the taps, so at most two thirds of each product are zeros
-    (x4 upsampling: 32 rows from 12 inputs, 1/4: 8 rows from 44; 128-input blocks were 2x slower).
+    1024x1024 image, equal to 1e-15). Mirrored indices are folded into the span.
+
+    ``tight``: a block's rows advance the span by about twice the taps, so at most two thirds
+    of each product are zeros (x4 upsampling: 32 rows from 12 inputs, 1/4: 8 rows from 44;
+    2x faster on one thread). Otherwise blocks of ~128 inputs: fewer, larger products, which
+    several intra-op threads share better (many small ones made a loaded 2-core machine wait).
     """
     weights, idx = contributions(in_length, out_length, scale, antialiasing)
     dense = torch.zeros(out_length, in_length, dtype=torch.float64)
     dense.scatter_add_(1, idx, weights)
-    rows = max(4, math.ceil(2 * weights.shape[1] * out_length / in_length))
+    if tight:
+        rows = max(4, math.ceil(2 * weights.shape[1] * out_length / in_length))
+    else:
+        rows = max(8, math.ceil(128 * out_length / in_length))
     blocks = []
     for start in range(0, out_length, rows):
         part = dense[start : start + rows]
@@ -87,7 +93,8 @@ def _resize_dim(x: torch.Tensor, dim: int, out_length: int, scale: float, antial
     shape = list(x.shape)
     shape[dim] = out_length
     out = x.new_empty(shape)
-    for start, lo, hi, block in band_matrices(x.shape[dim], out_length, scale, antialiasing):
+    tight = x.device.type == "cpu" and torch.get_num_threads() == 1
+    for start, lo, hi, block in band_matrices(x.shape[dim], out_length, scale, antialiasing, tight):
         m = block.to(device=x.device, dtype=x.dtype)
         if dim == x.dim() - 2:
             out[..., start : start + m.shape[0], :] = torch.matmul(m, x[..., lo:hi, :])
