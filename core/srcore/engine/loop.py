@@ -76,11 +76,13 @@ def keep_freed_host_memory() -> bool:
 
     PyTorch's CPU tensors come from plain malloc. By default glibc unmaps large blocks on free and
     trims the heap, so each training step faults its activations and gradients back in page by
-    page: about 2000 page faults per step for ``core:tiny`` at batch 16 (over a third of its CPU
-    time), and more whenever a step holds a tensor a little longer (the engine's 6 % over a bare
-    loop in ``benchmarks/bench_engine_step.py``). A step's peak memory is reused by the next one,
-    as CUDA's caching allocator does. Left alone off glibc, or when ``MALLOC_*_``/``GLIBC_TUNABLES``
-    tune malloc already. Returns whether it applied.
+    page: 1500-2500 page faults per step for ``core:tiny`` at batch 16, a fifth to a quarter of
+    its CPU time, moving by hundreds with the order of allocations (the engine holds the SR
+    output through the backward; a bare loop frees it in the backward): the larger part of the
+    engine's measured overhead over a bare loop (``benchmarks/bench_engine_step.py``) and of its
+    noise. Now a step's memory is reused by the next one, as CUDA's caching allocator does; the
+    process keeps its peak. Left alone off glibc, or when ``MALLOC_*_``/``GLIBC_TUNABLES`` tune
+    malloc already. Returns whether it applied.
     """
     import ctypes
     import os
