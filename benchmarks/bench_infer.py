@@ -6,11 +6,23 @@ network (Y channel for FSRCNN) is timed per backend in the same process, in ABBA
 (eager, compile, ort, ort, compile, eager per block) after one untimed warm-up run of compile
 and ort (compilation, ONNX Runtime's session and arena; eager's first timed run is its own
 warm-up: a forward of 100+ s on this machine dwarfs oneDNN's set-up). Reported: the median
-seconds, the throughput ratio backend/eager from those medians, and max |backend - eager| on
-the [0, 1] output (must stay <= 1/255). ONNX graphs come from ``srcore.export.export_onnx``.
+wall and CPU seconds (``time.process_time``, every thread of the process: on a machine shared by
+other jobs the wall time also counts the time it waits for a core), the throughput ratio
+eager/backend from those medians, and max |backend - eager| on the [0, 1] output (must stay
+<= 1/255). ONNX graphs come from ``srcore.export.export_onnx``.
 
     .venv/bin/python benchmarks/bench_infer.py [--models fsrcnn,rrdb6,srrescgan] [--size 512] [--blocks 1]
         [--backends compile,ort] [--threads N]
+
+Measured 2026-12-01 (2 shared cores, heavily loaded; --threads 1, one ABBA block):
+
+    model       input    eager wall/CPU s   ort wall/CPU s   ort/eager wall  CPU   max|diff|
+    FSRCNN      512x512     1.31 / 0.91      0.66 / 0.38        1.98     2.42   1.1e-6
+    RRDB nb=6   512x512   135.7 / 59.7      62.1 / 27.4         2.18     2.18   1.1e-7
+    SRResCGAN   512x512   353   / 70.2     224   / 39.1         1.58     1.80   (one pair; OOM-killed)
+    SRResCGAN   256x256    33.9 / 16.3      17.6 /  8.8         1.93     1.86   1.35e-3
+    torch.compile (FSRCNN only; inductor compiles in minutes here): 1.21 wall, 1.27 CPU, diff 0.
+    FSRCNN at 2 threads: compile 1.36x, ort 2.37x eager.
 
 ``--threads`` sets both PyTorch's and ONNX Runtime's intra-op threads (default: PyTorch's
 default, and ONNX Runtime's own); on a machine shared by many processes one thread each avoids
@@ -95,6 +107,7 @@ def bench(name: str, size: int, blocks: int, data: Path, only: list[str] | None,
         runs = backends(loaded, x, Path(d) / f"{name}.onnx", only, threads)
         outputs: dict[str, torch.Tensor] = {}
         seconds: dict[str, list[float]] = {k: [] for k in runs}
+        cpu: dict[str, list[float]] = {k: [] for k in runs}
         for k, fn in runs.items():  # warm-up (compilation, session arena), and the output compared
             if k == "eager":
                 continue
@@ -108,19 +121,22 @@ def bench(name: str, size: int, blocks: int, data: Path, only: list[str] | None,
         order = [k for k in runs if k in outputs or k == "eager"]
         for _ in range(blocks):
             for k in [*order, *reversed(order)]:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 y = runs[k]()
                 seconds[k].append(time.perf_counter() - t0)
+                cpu[k].append(time.process_time() - c0)
                 outputs.setdefault(k, y.float())
                 del y
-                print(f"  {k}: {seconds[k][-1]:.2f} s", flush=True)
-        eager = statistics.median(seconds["eager"])
-        print(f"  {'backend':>8} | {'median s':>8} | {'throughput / eager':>18} | {'max |diff| vs eager':>19}")
+                print(f"  {k}: {seconds[k][-1]:.2f} s, CPU {cpu[k][-1]:.2f} s", flush=True)
+        eager, eager_cpu = statistics.median(seconds["eager"]), statistics.median(cpu["eager"])
+        print(f"  {'backend':>8} | {'wall s':>7} {'CPU s':>7} | {'throughput/eager wall':>21} {'CPU':>5} | "
+              f"{'max |diff| vs eager':>19}")
         for k in order:
-            med = statistics.median(seconds[k])
+            med, med_cpu = statistics.median(seconds[k]), statistics.median(cpu[k])
             diff = (outputs[k] - outputs["eager"]).abs().max().item()
             ok = "ok" if diff <= 1 / 255 else "> 1/255!"
-            print(f"  {k:>8} | {med:>8.2f} | {eager / med:>18.2f} | {diff:>12.2e} {ok}", flush=True)
+            print(f"  {k:>8} | {med:>7.2f} {med_cpu:>7.2f} | {eager / med:>21.2f} {eager_cpu / med_cpu:>5.2f} | "
+                  f"{diff:>12.2e} {ok}", flush=True)
     del runs, outputs
     gc.collect()
 

@@ -12,6 +12,16 @@ x4 SRResCGAN (shared/data/weights) through its exact ``tile_split``, on the same
 with ``--image``, on a given file (realworld_lr/0815.png). ``--max-memory`` takes what
 ``srcore upscale --max-memory`` takes (``auto``: its default limits, computed in the child).
 
+Measured 2026-12-01, --max-memory auto (upscale's default), --threads 1, one ABBA block, on 2
+heavily shared cores (wall time mostly waits for a core; the CPU time is the work):
+
+    model      input      untiled wall/CPU s  peak MB   tiled wall/CPU s  peak MB   CPU ratio  bitwise
+    conv8      256           4.0 /  0.6          726        2.9 /  0.6        695      1.02     True (untiled both)
+    conv8      1024         37.5 /  8.8         1345       26.6 / 10.8        854      1.22     True
+    conv8      2048        174.4 / 39.3         3686      196.7 / 37.9       1195      0.97     True
+    srrescgan  256          93.8 / 17.8         2162       65.6 / 20.3       1035      1.15     True
+    srrescgan  0815.png    170.4 / 44.4         4768      217.7 / 51.5       1440      1.16     True
+
     .venv/bin/python benchmarks/bench_tiling.py [--sizes 256,512,1024,2048] [--max-memory 256M] [--blocks 1]
     .venv/bin/python benchmarks/bench_tiling.py --model srrescgan --sizes 256 --max-memory auto \
         --image ../shared/data/realworld_lr/0815.png

@@ -54,7 +54,8 @@ MEMORY_FRACTION = 0.25
 """--max-memory auto's hard limit: this share of the RAM (CPU) or VRAM (CUDA) free at start."""
 MEMORY_TARGET = 2**30
 """--max-memory auto's soft limit (estimated activations): above it a model whose tiles add at most
-25% work is tiled as well. SRResCGAN on a 510x339 photo: 4.7 -> 1.45 GB peak RSS, same time."""
+25% work is tiled as well. SRResCGAN x4 on a 510x339 photo: peak RSS 4.77 -> 1.44 GB, the same
+output bit for bit, 1.16x the CPU time (benchmarks/bench_tiling.py)."""
 
 
 def parse_memory(text: str) -> int | None:
@@ -189,8 +190,8 @@ def check_plan(plan: dict[Path, list[Path]], inputs: tuple[str, ...], out: Path,
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="onnx: run the network with ONNX Runtime on the CPU (exported to a temporary file, or "
-              "--onnx-file); 2.4x eager PyTorch for FSRCNN (benchmarks/bench_infer.py). Output within 1/255 of "
-              "torch; no automatic tiling (--tile works).")
+              "--onnx-file): about 2x the throughput of eager PyTorch (FSRCNN, RRDB nb=6, SRResCGAN; "
+              "benchmarks/bench_infer.py). Output within 1/255 of torch; no automatic tiling (--tile works).")
 @click.option("--onnx-file", type=click.Path(exists=True, dir_okay=False),
               help="With --backend onnx: this graph (srcore export --format onnx of the checkpoint), not a new export.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator weights of a srcore checkpoint, not the EMA.")
