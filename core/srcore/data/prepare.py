@@ -460,11 +460,7 @@ def prepare_h5(
         return result
     tmp = temp_path(output)
     write_h5(tmp, output, lambda f: _fill_h5(f, plan, opts, attrs, progress))
-    try:
-        os.replace(tmp, output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(exc, output) from None
+    publish_file(tmp, output)
     return result
 
 
@@ -556,6 +552,34 @@ def write_shards(
     return out_dir
 
 
+@contextlib.contextmanager
+def building_folders(tmps: Sequence[Path], finals: Sequence[Path]) -> Iterator[None]:
+    """Create the temporary folders ``tmps``, let the caller fill them, then rename each to its
+    ``finals`` entry (``replace_dir``); on any failure or interrupt remove them all, so nothing
+    half-written is left, and turn an OSError into one line naming the first output."""
+    try:
+        for t in tmps:
+            t.mkdir(parents=True, exist_ok=True)
+        yield
+        for t, d in zip(tmps, finals):
+            replace_dir(t, d)
+    except BaseException as exc:
+        for t in tmps:
+            shutil.rmtree(t, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, finals[0]) from None
+        raise
+
+
+def publish_file(tmp: Path, output: Path) -> None:
+    """Rename the finished temporary file into place; if that fails, remove it (one-line error)."""
+    try:
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(exc, output) from None
+
+
 def replace_dir(tmp: Path, final: Path) -> None:
     """Rename the finished folder ``tmp`` to ``final``; an existing ``final`` (the caller checked
     --overwrite) is moved aside first and deleted only once the new one is in place."""
@@ -591,9 +615,7 @@ def prepare_png(
     check_png_folders(out_hr, out_lr)
     tmps = [temp_path(d) for d in (out_hr, out_lr)]
     count = 0
-    try:
-        for t in tmps:
-            t.mkdir(parents=True, exist_ok=True)
+    with building_folders(tmps, (out_hr, out_lr)):
         for path in files:
             for _, tag, hr_p, lr_p in image_groups(path, opts):
                 for k in range(len(hr_p)):
@@ -603,15 +625,5 @@ def prepare_png(
                 count += len(hr_p)
                 if progress:
                     progress(len(hr_p))
-        for t, d in zip(tmps, (out_hr, out_lr)):
-            if d.exists():
-                d.rmdir()
-            os.replace(t, d)
-    except BaseException as exc:
-        for t in tmps:
-            shutil.rmtree(t, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise write_error(exc, out_hr) from None
-        raise
     hs, ls = patch_shapes(opts, opts.upscale_factors[0])
     return PrepareResult(out_hr, len(files), count, (count, *hs), (count, *ls))

@@ -272,32 +272,21 @@ def write_folders(plan: SubimagePlan, out_hr: Path, out_lr: Path | None, level: 
     """PNG files ``<key>.png`` into ``out_hr`` (and ``out_lr``): BasicSR's sub-image folders.
     Written into temporary folders renamed when complete (existing ones replaced: the CLI asks)."""
     import functools
-    import shutil
 
-    from srcore.data.prepare import replace_dir, write_error
+    from srcore.data.prepare import building_folders
     from srcore.outputs import temp_path
 
     outs = [out_hr] + ([out_lr] if out_lr is not None else [])
     tmps = [temp_path(d) for d in outs]
-    try:
-        for t in tmps:
-            t.mkdir(parents=True)
-        with encoded_images(plan, functools.partial(encode_png, level=level), jobs) as images:
-            for keys, hr, lr in images:
-                for k, key in enumerate(keys):
-                    (tmps[0] / f"{key}.png").write_bytes(hr[k])
-                    if lr is not None and len(tmps) > 1:
-                        (tmps[1] / f"{key}.png").write_bytes(lr[k])
-                if progress:
-                    progress(len(keys))
-        for t, d in zip(tmps, outs):
-            replace_dir(t, d)
-    except BaseException as exc:
-        for t in tmps:
-            shutil.rmtree(t, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise write_error(exc, out_hr) from None
-        raise
+    with building_folders(tmps, outs), \
+            encoded_images(plan, functools.partial(encode_png, level=level), jobs) as images:
+        for keys, hr, lr in images:
+            for k, key in enumerate(keys):
+                (tmps[0] / f"{key}.png").write_bytes(hr[k])
+                if lr is not None and len(tmps) > 1:
+                    (tmps[1] / f"{key}.png").write_bytes(lr[k])
+            if progress:
+                progress(len(keys))
 
 
 def _fill_h5(f: Any, plan: SubimagePlan, attrs: dict[str, str], start: int, stop: int,
@@ -348,9 +337,8 @@ def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | 
     """The sub-images as one HDF5 patch file (read by H5Patches), or as ``<output>.shards``
     (``jobs`` processes, each writing whole shards; for one file they cut the images)."""
     import functools
-    import os
 
-    from srcore.data.prepare import shards_dir, write_error, write_shards
+    from srcore.data.prepare import publish_file, shards_dir, write_shards
     from srcore.outputs import temp_path
 
     attrs = h5_attrs(plan, source)
@@ -360,11 +348,7 @@ def write_h5_file(plan: SubimagePlan, source: Path, output: Path, shards: int | 
     task = functools.partial(write_h5_range, plan, attrs, output)
     tmp = temp_path(output)
     task(tmp, 0, plan.total, progress, jobs)
-    try:
-        os.replace(tmp, output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise write_error(exc, output) from None
+    publish_file(tmp, output)
     return output
 
 
