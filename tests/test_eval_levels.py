@@ -158,3 +158,12 @@ def test_tight_and_loose_resize_blocks_agree():
         torch.set_num_threads(before)
     for a, b in zip(out[1], out[2]):
         assert (a - b).abs().max() < 1e-13
+
+
+def test_unquantized_float_rgb_is_stored_half_to_even_before_the_matlab_y():
+    from srcore.metrics.prepare import y_matlab_uint8
+
+    halves = torch.tensor([2.5, 3.5, 100.5, 254.5], dtype=torch.float64)
+    x = (halves / 255.0).view(1, 1, 1, 4).expand(1, 3, 1, 4)
+    stored = torch.tensor([2, 4, 100, 254], dtype=torch.uint8).view(1, 1, 1, 4).expand(1, 3, 1, 4)
+    assert torch.equal(y_matlab_uint8(x), y_matlab_uint8(stored.contiguous()))

@@ -18,7 +18,7 @@ from typing import Literal
 
 import torch
 
-from srcore.data.color import rgb_to_y
+from srcore.data.color import rgb_to_y, round_half_even
 
 YConvention = Literal["matlab", "float"]
 
@@ -27,7 +27,8 @@ def y_matlab_uint8(rgb: torch.Tensor) -> torch.Tensor:
     """Integer Y (16..235) of NCHW RGB as rgb2ycbcr on the uint8 image, in 0..255 (float64).
 
     ``rgb`` is either the uint8 image itself or floats in [0, 1], rounded to 8 bits first
-    (half up). Y = round((65.481 R + 128.553 G + 24.966 B) / 255 + 16) is evaluated exactly:
+    (``round_half_even``, the storage rule).
+    Y = round((65.481 R + 128.553 G + 24.966 B) / 255 + 16) is evaluated exactly:
     the numerator with 1000x scaled coefficients (at most 60e6: int32 for uint8 input, float64
     otherwise, where NaN stays NaN), the floor of its quotient by 255000 in float64 (division is
     correctly rounded, and a quotient that is not an integer is at least 1/255000 away from
@@ -37,7 +38,7 @@ def y_matlab_uint8(rgb: torch.Tensor) -> torch.Tensor:
         r, g, b = (rgb[:, i : i + 1].to(torch.int32) for i in range(3))
         num = r.mul_(65481)
     else:
-        r, g, b = rgb.to(torch.float64).clamp(0, 1).mul_(255.0).add_(0.5).floor_().split(1, dim=1)
+        r, g, b = round_half_even(rgb.to(torch.float64).clamp(0, 1).mul_(255.0)).split(1, dim=1)
         num = r * 65481
     num = num.add_(g, alpha=128553).add_(b, alpha=24966).add_(127500 + 16 * 255000)
     return num.to(torch.float64).div_(255000.0).floor_()
@@ -66,7 +67,7 @@ def to_measured(
     elif x.dtype == torch.uint8:
         x = x.to(torch.float64)  # the levels (a 1-channel image is taken as Y, rounded already)
     elif y_channel and y_convention == "matlab":
-        x = x.to(torch.float64).mul(255.0).add_(0.5).floor_()  # Y given as floats: rounded, as rgb2ycbcr's
+        x = round_half_even(x.to(torch.float64).mul(255.0))  # Y given as floats: stored as 8-bit Y is
     else:
         x = x.to(torch.float64) * 255.0
     if crop_border:
