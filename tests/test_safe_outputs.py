@@ -130,6 +130,20 @@ def test_upscale_keeps_existing_outputs_unless_told(checkpoint: Path, photos: Pa
     assert Image.open(out / "a.png").size == (48, 40)
 
 
+def test_upscale_removes_the_temp_files_a_killed_upscale_left(checkpoint: Path, photos: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".a_x2.png.incomplete-{int(dead.stdout)}").write_bytes(b"half an image")  # a kill -9 mid-write
+    (out / ".mine.incomplete-notes").write_bytes(b"not srcore's")
+    res = upscale(checkpoint, photos, "-o", out, "--suffix", "_x2")
+    assert res.returncode == 0, res.stderr
+    assert sorted(snapshot(out)) == [".mine.incomplete-notes", "a_x2.png", "b_x2.png"]
+
+
 def test_upscale_counts_sweep_strips_and_d_maps_among_its_outputs(checkpoint: Path, photos: Path, tmp_path: Path):
     out = tmp_path / "out"
     out.mkdir()

@@ -70,11 +70,13 @@ def check_output_dir(folder: Path, target: Path | None = None) -> None:
 
 
 def make_output_dir(folder: Path) -> None:
-    """``mkdir -p`` with a one-line error naming the folder."""
+    """``mkdir -p`` with a one-line error naming the folder; temporary files that a killed srcore
+    process left there (``remove_stale_temps``) are removed, so a kill leaves nothing for long."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SrcoreError(f"cannot create output folder {folder}: {exc.strerror or exc}") from None
+    remove_stale_temps(folder)
 
 
 def format_bytes(n: float) -> str:
