@@ -275,11 +275,11 @@ def upscale(checkpoint: str, inputs: tuple[str, ...], out_dir: str, model: str |
 
         disc = load_discriminator(checkpoint, manager=get_manager(plugins)).to(dev)
     budget, target = memory_limits(max_memory, dev)
-    make_output_dir(out)
     with contextlib.ExitStack() as stack, show_warnings(), Progress(len(files), disable=no_progress) as bar:
         model: Any = loaded
         if backend == "onnx":
             model, budget, target = _onnx_model(loaded, onnx_file, stack), None, None
+        make_output_dir(out)  # after everything that can fail before the first image
         for f in files:
             lr = read_image(f)
             results = []
