@@ -20,6 +20,8 @@ Measured 2026-12-01 (2 shared cores, heavily loaded; --threads 1, one ABBA block
     FSRCNN      512x512     1.31 / 0.91      0.66 / 0.38        1.98     2.42   1.1e-6
     RRDB nb=6   512x512   135.7 / 59.7      62.1 / 27.4         2.18     2.18   1.1e-7
     SRResCGAN   512x512   353   / 70.2     224   / 39.1         1.58     1.80   (one pair; OOM-killed)
+    SRResCGAN   512x512    86.3 / 85.5      38.6 / 38.6         2.24     2.22   5.04e-3 (> 1/255!)
+                (the second 512 row: idle machine, full ABBA block, 20 GB free)
     SRResCGAN   256x256    33.9 / 16.3      17.6 /  8.8         1.93     1.86   1.35e-3
     torch.compile (FSRCNN only; inductor compiles in minutes here): 1.21 wall, 1.27 CPU, diff 0.
     FSRCNN at 2 threads: compile 1.36x, ort 2.37x eager.
