@@ -159,9 +159,7 @@ def eval_cmd(
     from srcore.metrics import distributed as dist_eval
     from srcore.metrics import evaluate as ev
 
-    under_torchrun = int(os.environ.get("RANK", -1)) != -1
-    if os.environ.get("TORCHELASTIC_RUN_ID"):  # a worker of a torchrun agent: never outlive it
-        D.die_with_parent()
+    under_torchrun = D.enter_rank()
     if nproc < 1:
         raise SrcoreError(f"--nproc {nproc}: give 1 or more processes")
 

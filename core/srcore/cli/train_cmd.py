@@ -199,13 +199,10 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
       srcore train -c my.yaml --nproc 8 --nnodes 2 --node-rank 0 --rdzv-endpoint node01:29400
     """
     from srcore.config import resolve_run_config
+    from srcore.engine.dist import elastic_restart, enter_rank, shutdown
     from srcore.engine.loop import train as run_training
 
-    under_torchrun = int(os.environ.get("RANK", -1)) != -1
-    if os.environ.get("TORCHELASTIC_RUN_ID"):  # a worker of a torchrun agent: never outlive it
-        from srcore.engine.dist import die_with_parent
-
-        die_with_parent()
+    under_torchrun = enter_rank()
     launch = Launch(nnodes, node_rank, rdzv_endpoint, rdzv_id, max_restarts)
     check_launch(nproc, launch)
     manager = get_manager(plugins)
@@ -221,8 +218,6 @@ def train(recipe: str | None, configs: tuple[str, ...], overrides: tuple[str, ..
         cmd = torchrun_command(nproc, sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else [], launch)
         click.echo(f"launching {nproc} process(es) per node: {' '.join(cmd[1:])}", err=True)
         sys.exit(launch_torchrun(cmd))
-    from srcore.engine.dist import elastic_restart, shutdown
-
     if elastic_restart():
         resume = resume or _has_checkpoint(Path(run_dir) if run_dir is not None else cfg.run_dir)
 

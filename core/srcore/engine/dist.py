@@ -45,6 +45,14 @@ def elastic_restart() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
 
 
+def enter_rank() -> bool:
+    """True in a process torchrun started (``RANK`` is set); a worker of a torchrun agent is
+    tied to it first (``die_with_parent``), so it never outlives the agent."""
+    if os.environ.get("TORCHELASTIC_RUN_ID"):
+        die_with_parent()
+    return int(os.environ.get("RANK", -1)) != -1
+
+
 def timeout(default: float = 60) -> timedelta:
     return timedelta(seconds=float(os.environ.get("SRCORE_DIST_TIMEOUT", default)))
 
@@ -54,11 +62,9 @@ def init(device: torch.device, default_timeout: float = 60) -> DistInfo:
 
     ``default_timeout``: seconds a collective waits when ``SRCORE_DIST_TIMEOUT`` is not set
     (evaluation waits longer: a rank may wait for another's last image)."""
-    if int(os.environ.get("RANK", -1)) == -1:
+    if not enter_rank():
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
-    if os.environ.get("TORCHELASTIC_RUN_ID"):  # started by a torchrun agent: never outlive it
-        die_with_parent()
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         store = _attempt_store(info.world_size)
