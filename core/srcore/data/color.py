@@ -149,7 +149,7 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def _levels_uint8(x: torch.Tensor) -> torch.Tensor:
-    levels = quantize(x).mul_(255.0).round_()  # k / 255 * 255 is within 1e-13 of k
+    levels = round_half_even(x.clamp(0, 1).mul(255.0))  # quantize's levels, without the / 255 and back
     if levels.isnan().any():
         raise ValueError("NaN values have no 8-bit level")
     return levels.to(torch.uint8)
